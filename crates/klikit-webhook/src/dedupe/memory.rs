@@ -1,0 +1,122 @@
+//! [`MemoryDedupe`]: an in-process, bounded de-dupe set with expiry.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{Dedupe, DedupeError};
+
+/// Remembers up to `capacity` event ids for `ttl` each, in memory.
+///
+/// **Duplicates come back after a restart**: everything is forgotten when the process
+/// exits, so a retry or replay that arrives after a restart is processed again. klikit
+/// retries for about two days and operators replay with the same event id: use
+/// `SqliteDedupe` (feature `sqlite`) or your own database in production.
+///
+/// When full, the oldest id is forgotten first.
+#[derive(Debug)]
+pub struct MemoryDedupe {
+    capacity: usize,
+    ttl: Duration,
+    state: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    /// Event id → when it was first seen.
+    by_id: HashMap<String, Instant>,
+    /// The same ids, oldest first.
+    by_age: VecDeque<(Instant, String)>,
+}
+
+impl Seen {
+    fn forget_oldest(&mut self) {
+        if let Some((_, id)) = self.by_age.pop_front() {
+            self.by_id.remove(&id);
+        }
+    }
+
+    fn forget_older_than(&mut self, cutoff: Instant) {
+        while self.by_age.front().is_some_and(|(seen, _)| *seen < cutoff) {
+            self.forget_oldest();
+        }
+    }
+}
+
+impl MemoryDedupe {
+    /// Remembers at most `capacity` ids (at least one), each for `ttl`.
+    pub fn new(capacity: usize, ttl: Duration) -> MemoryDedupe {
+        MemoryDedupe {
+            capacity: capacity.max(1),
+            ttl,
+            state: Mutex::new(Seen::default()),
+        }
+    }
+
+    /// The number of ids currently remembered.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// True if no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        // The state stays consistent even if a holder panicked: every mutation is a
+        // complete insert or removal on both collections.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Dedupe for MemoryDedupe {
+    fn first_sighting(&self, event_id: &str) -> Result<bool, DedupeError> {
+        let now = Instant::now();
+        let mut seen = self.lock();
+        if let Some(cutoff) = now.checked_sub(self.ttl) {
+            seen.forget_older_than(cutoff);
+        }
+        if seen.by_id.contains_key(event_id) {
+            return Ok(false);
+        }
+        while seen.by_id.len() >= self.capacity {
+            seen.forget_oldest();
+        }
+        seen.by_id.insert(event_id.to_owned(), now);
+        seen.by_age.push_back((now, event_id.to_owned()));
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_sighting_is_a_duplicate() {
+        let dedupe = MemoryDedupe::new(10, Duration::from_secs(60));
+        assert!(dedupe.first_sighting("evt_1").expect("memory"));
+        assert!(!dedupe.first_sighting("evt_1").expect("memory"));
+        assert!(dedupe.first_sighting("evt_2").expect("memory"));
+    }
+
+    #[test]
+    fn capacity_forgets_the_oldest() {
+        let dedupe = MemoryDedupe::new(2, Duration::from_secs(60));
+        for id in ["a", "b", "c"] {
+            assert!(dedupe.first_sighting(id).expect("memory"));
+        }
+        assert_eq!(dedupe.len(), 2);
+        assert!(!dedupe.first_sighting("c").expect("memory"));
+        assert!(dedupe.first_sighting("a").expect("memory"), "a was evicted");
+    }
+
+    #[test]
+    fn entries_expire() {
+        let dedupe = MemoryDedupe::new(10, Duration::from_millis(20));
+        assert!(dedupe.first_sighting("a").expect("memory"));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(dedupe.first_sighting("a").expect("memory"), "a expired");
+    }
+}
