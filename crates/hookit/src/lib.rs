@@ -3,6 +3,19 @@
 //! The binary (`src/main.rs`) is a thin command line over these modules; they live in a
 //! library so that integration tests and benchmarks can reach the store and the
 //! configuration directly.
+//!
+//! - [`store`]: everything hookit keeps, behind one trait (SQLite today).
+//! - [`api`]: the operator and ingest HTTP APIs; handlers write to the store and return.
+//! - [`dispatcher`]: batches stored changes into deliveries and sends them.
+//! - [`serve`]: wires configuration, store, dispatcher and APIs into `hookit serve`.
+//! - [`listen`]: the partner-side receiver, `hookit listen`.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod config;
+pub mod credentials;
+pub mod dispatcher;
+pub mod ids;
 pub mod listen;
+pub mod serve;
+pub mod store;

@@ -12,14 +12,30 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the APIs and the dispatcher (embedded SQLite by default).
+    Serve(Box<hookit::config::ServeArgs>),
     /// Run a local receiver that verifies, de-dupes and prints klikit webhooks.
     Listen(hookit::listen::ListenArgs),
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            hookit::serve::run(*args).await
+        }
         Command::Listen(args) => hookit::listen::run(args).await,
     };
     match result {

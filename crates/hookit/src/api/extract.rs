@@ -1,0 +1,143 @@
+//! Request extractors that turn every bad input into an [`ApiError`] naming the field
+//! and the problem, instead of axum's plain-text rejections.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// The raw request body, within the configured size limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| body_rejection(&rejection))
+    }
+}
+
+/// A JSON body parsed into `T`, with the raw bytes kept (for idempotency digests).
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let raw = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| body_rejection(&rejection))?;
+        let value = parse_json(&raw)?;
+        Ok(JsonBody { value, raw })
+    }
+}
+
+fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "request_too_large",
+            "the request body is larger than the limit (HOOKIT_MAX_BODY_BYTES); split it into smaller requests",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("cannot read the request body: {rejection}"),
+        )
+    }
+}
+
+/// Parses JSON, reporting the path of the first bad field (`items[2].order.status`).
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request_invalid",
+                format!("the request body is not valid: {inner}"),
+            )
+        } else {
+            ApiError::invalid_field(&path, format!("is invalid: {inner}"))
+        }
+    })?;
+    deserializer.end().map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("unexpected data after the JSON value: {err}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// A path parameter that failed to parse becomes a 400 naming the parameter.
+pub struct PathParam<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request_invalid",
+                    format!("invalid path parameter: {}", rejection.body_text()),
+                )
+            })
+    }
+}
+
+/// A query string that failed to parse becomes a 400 naming the parameter.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| QueryParams(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "request_invalid",
+                    format!("invalid query string: {}", rejection.body_text()),
+                )
+            })
+    }
+}

@@ -1,0 +1,234 @@
+//! The ingest API: klikit's order platform pushes order changes here.
+//!
+//! `POST /v1/ingest/orders` takes one `{"event", "order"}`; `POST
+//! /v1/ingest/orders/batch` takes `{"items": [...]}` of up to [`MAX_BATCH_ITEMS`]. Both
+//! write the order records and every delivery they cause in one transaction before
+//! answering, so a 2xx survives a crash.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::RawBody;
+use crate::store::{IdempotencyKey, IngestItem, IngestRequest, now_millis};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use klikit_webhook::{EventType, Order};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The most changes one batch push may carry.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(ingest_one))
+        .route("/orders/batch", post(ingest_batch))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemBody<'a> {
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow)]
+    order: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    items: Option<Vec<&'a RawValue>>,
+}
+
+async fn ingest_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(raw): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let item = parse_item(&raw, "")?;
+    let outcome = store(&state, &headers, &raw, vec![item]).await?;
+    let mut data = outcome
+        .results
+        .first()
+        .map(|result| json!(result))
+        .unwrap_or_else(|| json!({}));
+    data["idempotent_replay"] = json!(outcome.idempotent_replay);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "data": data }))))
+}
+
+async fn ingest_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(raw): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: BatchBody<'_> = serde_json::from_slice(&raw).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("the body must be {{\"items\": [{{\"event\", \"order\"}}, ...]}}: {err}"),
+        )
+    })?;
+    let items = body
+        .items
+        .ok_or_else(|| ApiError::invalid_field("items", "is required"))?;
+    if items.is_empty() {
+        return Err(ApiError::invalid_field("items", "must not be empty"));
+    }
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!(
+                "has {} entries; at most {MAX_BATCH_ITEMS} per batch",
+                items.len()
+            ),
+        ));
+    }
+    let parsed = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| parse_item(item.get().as_bytes(), &format!("items[{index}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcome = store(&state, &headers, &raw, parsed).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "data": outcome }))))
+}
+
+async fn store(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &[u8],
+    items: Vec<IngestItem>,
+) -> Result<crate::store::IngestOutcome, ApiError> {
+    let idempotency = idempotency_key(headers, raw)?;
+    let outcome = state
+        .store
+        .ingest(IngestRequest {
+            items,
+            idempotency,
+            now: now_millis(),
+        })
+        .await?;
+    Ok(outcome)
+}
+
+/// The `Idempotency-Key` header, bound to a digest of the body it came with.
+pub(super) fn idempotency_key(
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "request_invalid",
+                format!("the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )
+            .with_details(json!({ "field": "Idempotency-Key" }))
+        })?;
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        request_digest: hex::encode(Sha256::digest(raw)),
+    }))
+}
+
+fn parse_item(raw: &[u8], prefix: &str) -> Result<IngestItem, ApiError> {
+    let body: ItemBody<'_> = serde_json::from_slice(raw).map_err(|err| {
+        let what = if prefix.is_empty() {
+            "the body"
+        } else {
+            prefix.trim_end_matches('.')
+        };
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("{what} must be {{\"event\": \"<event type>\", \"order\": {{...}}}}: {err}"),
+        )
+    })?;
+    let event_field = format!("{prefix}event");
+    let event = body
+        .event
+        .ok_or_else(|| ApiError::invalid_field(&event_field, "is required"))?;
+    let event: String = serde_json::from_str(event.get())
+        .map_err(|_| ApiError::invalid_field(&event_field, "must be a string"))?;
+    let event_type: EventType = event
+        .parse()
+        .map_err(|err| ApiError::invalid_field(&event_field, err))?;
+    let order_field = format!("{prefix}order");
+    let order = body
+        .order
+        .ok_or_else(|| ApiError::invalid_field(&order_field, "is required"))?;
+    let order = Order::from_raw(order).map_err(|err| ApiError::invalid_field(&order_field, err))?;
+    validate_order(&order, &order_field)?;
+    Ok(IngestItem { event_type, order })
+}
+
+/// Known fields and what they must be. A field that parsed into its typed slot is
+/// fine; one left in `extra` had the wrong type (or was null) and is refused here,
+/// because ingest is where klikit's own data is held to the contract.
+const OPTIONAL_FIELDS: &[(&str, &str)] = &[
+    ("business_id", "an integer"),
+    ("cart", "an array of line items"),
+    ("payment_status", "an integer payment status code"),
+    ("payment_channel", "an integer"),
+    ("payment_method", "an integer"),
+    ("placed_at", "an RFC 3339 timestamp"),
+    ("updated_at", "an RFC 3339 timestamp"),
+];
+
+fn validate_order(order: &Order, field: &str) -> Result<(), ApiError> {
+    if order.id <= 0 {
+        return Err(ApiError::invalid_field(
+            &format!("{field}.id"),
+            "must be a positive integer",
+        ));
+    }
+    if order.brands.as_ref().is_none_or(Vec::is_empty) {
+        return Err(ApiError::invalid_field(
+            &format!("{field}.brands"),
+            "is required: a non-empty array of {\"id\": integer, \"title\": string}; the first brand is the order's brand",
+        ));
+    }
+    if order.branch_id.is_none() {
+        return Err(ApiError::invalid_field(
+            &format!("{field}.branch_id"),
+            "is required and must be an integer",
+        ));
+    }
+    if order.status.is_none() {
+        return Err(ApiError::invalid_field(
+            &format!("{field}.status"),
+            "is required and must be an integer OrderStatus code (1 PLACED … 9 PICKED_UP)",
+        ));
+    }
+    if let Some(raw) = order.extra_get("external_id") {
+        if raw.get() != "null" {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.external_id"),
+                "must be a string or null",
+            ));
+        }
+    }
+    for (name, expected) in OPTIONAL_FIELDS {
+        if let Some(raw) = order.extra_get(name) {
+            if raw.get() != "null" {
+                return Err(ApiError::invalid_field(
+                    &format!("{field}.{name}"),
+                    format!("must be {expected}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

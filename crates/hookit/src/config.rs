@@ -1,0 +1,391 @@
+//! Configuration of `hookit serve`, validated once at start.
+//!
+//! Every setting is layered: command-line flag, then environment variable (both read
+//! by clap into [`ServeArgs`]), then the optional TOML file (`--config` /
+//! `HOOKIT_CONFIG`), then the default. Errors name the setting by flag, environment
+//! variable and file key, show the rejected value and say what is expected. The
+//! environment variable names are a public contract.
+
+mod layers;
+mod values;
+
+pub use values::{
+    DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
+};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::credentials::{MasterKey, Secret};
+use layers::{ConfigFile, Layers};
+use values::Setting;
+
+const MIB: usize = 1024 * 1024;
+
+/// Command-line flags of `hookit serve`; each falls back to its environment variable.
+/// All are optional so that the config file and the defaults can fill the gaps.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML file with further settings (keys are the snake_case setting names).
+    #[arg(long = "config", env = "HOOKIT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database and generated secrets [default: ./hookit-data].
+    #[arg(long, env = "HOOKIT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH, a file path, or postgres://… [default: DATA_DIR/hookit.db].
+    #[arg(
+        long,
+        env = "HOOKIT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Address of the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOOKIT_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Bearer token of the `root` operator [default: DATA_DIR/operator-token, created if missing].
+    #[arg(
+        long,
+        env = "HOOKIT_OPERATOR_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub operator_token: Option<Secret>,
+    /// Bearer token of the ingest API [default: DATA_DIR/ingest-token, created if missing].
+    #[arg(
+        long,
+        env = "HOOKIT_INGEST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<Secret>,
+    /// Key encrypting webhook secrets at rest, 64 hex characters or base64 of 32 bytes
+    /// [default: DATA_DIR/master-key, created if missing].
+    #[arg(
+        long,
+        env = "HOOKIT_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<Secret>,
+    /// Allow webhooks to loopback, private and link-local addresses and plain http
+    /// (local development and tests) [default: false].
+    #[arg(
+        long,
+        env = "HOOKIT_ALLOW_PRIVATE_TARGETS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub allow_private_targets: Option<String>,
+    /// Dispatch tick: how long orders gather into one batch [default: 100ms].
+    #[arg(long, env = "HOOKIT_TICK", value_name = "DURATION")]
+    pub tick: Option<String>,
+    /// Most orders in one delivery, 1..=1000 [default: 50].
+    #[arg(long, env = "HOOKIT_MAX_BATCH_ORDERS", value_name = "N")]
+    pub max_batch_orders: Option<String>,
+    /// Most body bytes in one delivery, e.g. 1MiB or 1048576 [default: 1MiB].
+    #[arg(long, env = "HOOKIT_MAX_BATCH_BYTES", value_name = "SIZE")]
+    pub max_batch_bytes: Option<String>,
+    /// Time limit of one delivery attempt [default: 10s].
+    #[arg(long, env = "HOOKIT_ATTEMPT_TIMEOUT", value_name = "DURATION")]
+    pub attempt_timeout: Option<String>,
+    /// Delays between attempts, comma-separated [default: 5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,24h].
+    #[arg(long, env = "HOOKIT_RETRY_SCHEDULE", value_name = "DURATIONS")]
+    pub retry_schedule: Option<String>,
+    /// How long a claimed delivery stays reserved; must exceed the attempt timeout [default: 30s].
+    #[arg(long, env = "HOOKIT_CLAIM_LEASE", value_name = "DURATION")]
+    pub claim_lease: Option<String>,
+    /// Largest accepted API request body [default: 1MiB].
+    #[arg(long, env = "HOOKIT_MAX_BODY_BYTES", value_name = "SIZE")]
+    pub max_body_bytes: Option<String>,
+    /// Most delivery attempts in flight overall [default: 128].
+    #[arg(long, env = "HOOKIT_WORKERS", value_name = "N")]
+    pub workers: Option<String>,
+    /// Most delivery attempts in flight to one URL [default: 8].
+    #[arg(long, env = "HOOKIT_PER_URL_CONCURRENCY", value_name = "N")]
+    pub per_url_concurrency: Option<String>,
+}
+
+/// The validated configuration of `hookit serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub database: DatabaseLocation,
+    pub listen: SocketAddr,
+    /// `None`: use or create the `operator-token` file in the data directory.
+    pub operator_token: Option<Secret>,
+    /// `None`: use or create the `ingest-token` file in the data directory.
+    pub ingest_token: Option<Secret>,
+    /// `None`: use or create the `master-key` file. When set, it is known to parse as a
+    /// [`MasterKey`].
+    pub master_key: Option<Secret>,
+    pub allow_private_targets: bool,
+    pub tick: Duration,
+    pub attempt_timeout: Duration,
+    pub claim_lease: Duration,
+    pub retry_schedule: Vec<Duration>,
+    pub max_batch_orders: usize,
+    pub max_batch_bytes: usize,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub per_url_concurrency: usize,
+}
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path} (--config / HOOKIT_CONFIG): {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    FileSyntax { path: PathBuf, message: String },
+    #[error(
+        "config file {path} sets `{key}`, but secrets don't belong in config files (they get \
+         copied, committed and backed up); remove it and set the environment variable {env} \
+         instead, or leave both unset to have hookit create and keep it in the data directory"
+    )]
+    SecretInFile {
+        path: PathBuf,
+        key: &'static str,
+        env: &'static str,
+    },
+    #[error("config file {path} has an unknown key `{key}`; the known keys are: {known}")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: String,
+    },
+    #[error(
+        "invalid value {value} for {env} (flag --{flag}, config key `{key}`), {origin}: {problem}",
+        flag = .key.replace('_', "-")
+    )]
+    Invalid {
+        env: &'static str,
+        key: &'static str,
+        value: String,
+        origin: Origin,
+        problem: String,
+    },
+    #[error("invalid {env} (flag --{flag}; the value is not shown): {problem}", flag = .env.trim_start_matches("HOOKIT_").to_lowercase().replace('_', "-"))]
+    InvalidSecret { env: &'static str, problem: String },
+    #[error(
+        "HOOKIT_CLAIM_LEASE ({lease}) must be longer than HOOKIT_ATTEMPT_TIMEOUT ({timeout}): \
+         a claimed delivery must stay reserved until its attempt has finished, or another \
+         worker could send it again while the first attempt is still in flight; raise the \
+         lease (e.g. to 3 × the timeout) or lower the timeout"
+    )]
+    LeaseTooShort { lease: String, timeout: String },
+}
+
+const DATA_DIR: Setting = Setting::new("HOOKIT_DATA_DIR", "data_dir");
+const DATABASE_URL: Setting = Setting::new("HOOKIT_DATABASE_URL", "database_url");
+const LISTEN: Setting = Setting::new("HOOKIT_LISTEN", "listen");
+const OPERATOR_TOKEN: Setting = Setting::new("HOOKIT_OPERATOR_TOKEN", "operator_token");
+const INGEST_TOKEN: Setting = Setting::new("HOOKIT_INGEST_TOKEN", "ingest_token");
+const MASTER_KEY: Setting = Setting::new("HOOKIT_MASTER_KEY", "master_key");
+const ALLOW_PRIVATE: Setting =
+    Setting::new("HOOKIT_ALLOW_PRIVATE_TARGETS", "allow_private_targets");
+const TICK: Setting = Setting::new("HOOKIT_TICK", "tick");
+const MAX_BATCH_ORDERS: Setting = Setting::new("HOOKIT_MAX_BATCH_ORDERS", "max_batch_orders");
+const MAX_BATCH_BYTES: Setting = Setting::new("HOOKIT_MAX_BATCH_BYTES", "max_batch_bytes");
+const ATTEMPT_TIMEOUT: Setting = Setting::new("HOOKIT_ATTEMPT_TIMEOUT", "attempt_timeout");
+const RETRY_SCHEDULE: Setting = Setting::new("HOOKIT_RETRY_SCHEDULE", "retry_schedule");
+const CLAIM_LEASE: Setting = Setting::new("HOOKIT_CLAIM_LEASE", "claim_lease");
+const MAX_BODY_BYTES: Setting = Setting::new("HOOKIT_MAX_BODY_BYTES", "max_body_bytes");
+const WORKERS: Setting = Setting::new("HOOKIT_WORKERS", "workers");
+const PER_URL_CONCURRENCY: Setting =
+    Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
+
+/// Settings a config file may hold; secrets are deliberately absent.
+const FILE_SETTINGS: [&Setting; 13] = [
+    &DATA_DIR,
+    &DATABASE_URL,
+    &LISTEN,
+    &ALLOW_PRIVATE,
+    &TICK,
+    &MAX_BATCH_ORDERS,
+    &MAX_BATCH_BYTES,
+    &ATTEMPT_TIMEOUT,
+    &RETRY_SCHEDULE,
+    &CLAIM_LEASE,
+    &MAX_BODY_BYTES,
+    &WORKERS,
+    &PER_URL_CONCURRENCY,
+];
+
+impl ServeConfig {
+    /// Layers flags/environment (already in `args`), the config file and the defaults,
+    /// and validates the result.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Some(ConfigFile::read(path)?),
+            None => None,
+        };
+        let layers = Layers {
+            file: file.as_ref(),
+        };
+        let defaults = Self::default();
+
+        let data_dir = layers.get(&DATA_DIR, args.data_dir.as_deref().map(path_text), |s| {
+            Ok(PathBuf::from(s))
+        })?;
+        let data_dir = data_dir.unwrap_or(defaults.data_dir);
+        let database = layers
+            .get(
+                &DATABASE_URL,
+                args.database_url.clone(),
+                DatabaseLocation::parse,
+            )?
+            .unwrap_or_else(|| DatabaseLocation::default_in(&data_dir));
+        let attempt_timeout = layers
+            .get(&ATTEMPT_TIMEOUT, args.attempt_timeout.clone(), |s| {
+                values::duration_in(s, Duration::from_millis(1), Duration::from_secs(600))
+            })?
+            .unwrap_or(defaults.attempt_timeout);
+        let claim_lease = layers
+            .get(&CLAIM_LEASE, args.claim_lease.clone(), |s| {
+                values::duration_in(s, Duration::from_millis(1), Duration::from_secs(86_400))
+            })?
+            .unwrap_or(defaults.claim_lease);
+        if claim_lease <= attempt_timeout {
+            return Err(ConfigError::LeaseTooShort {
+                lease: format_duration(claim_lease),
+                timeout: format_duration(attempt_timeout),
+            });
+        }
+        let count = |setting: &Setting, given: &Option<String>, max: usize, default: usize| {
+            layers
+                .get(setting, given.clone(), |s| values::count_in(s, 1, max))
+                .map(|value| value.unwrap_or(default))
+        };
+        let size = |setting: &Setting, given: &Option<String>, max: usize, default: usize| {
+            layers
+                .get(setting, given.clone(), |s| values::size_in(s, 1024, max))
+                .map(|value| value.unwrap_or(default))
+        };
+        Ok(Self {
+            listen: layers
+                .get(&LISTEN, args.listen.clone(), values::socket_addr)?
+                .unwrap_or(defaults.listen),
+            operator_token: checked_secret(&OPERATOR_TOKEN, &args.operator_token, |_| Ok(()))?,
+            ingest_token: checked_secret(&INGEST_TOKEN, &args.ingest_token, |_| Ok(()))?,
+            master_key: checked_secret(&MASTER_KEY, &args.master_key, |key| {
+                MasterKey::from_text(key)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })?,
+            allow_private_targets: layers
+                .get(
+                    &ALLOW_PRIVATE,
+                    args.allow_private_targets.clone(),
+                    values::boolean,
+                )?
+                .unwrap_or(defaults.allow_private_targets),
+            tick: layers
+                .get(&TICK, args.tick.clone(), |s| {
+                    values::duration_in(s, Duration::from_millis(1), Duration::from_secs(60))
+                })?
+                .unwrap_or(defaults.tick),
+            retry_schedule: layers
+                .get(
+                    &RETRY_SCHEDULE,
+                    args.retry_schedule.clone(),
+                    values::schedule,
+                )?
+                .unwrap_or(defaults.retry_schedule),
+            max_batch_orders: count(&MAX_BATCH_ORDERS, &args.max_batch_orders, 1000, 50)?,
+            max_batch_bytes: size(&MAX_BATCH_BYTES, &args.max_batch_bytes, 64 * MIB, MIB)?,
+            max_body_bytes: size(&MAX_BODY_BYTES, &args.max_body_bytes, 256 * MIB, MIB)?,
+            workers: count(&WORKERS, &args.workers, 65_536, defaults.workers)?,
+            per_url_concurrency: count(
+                &PER_URL_CONCURRENCY,
+                &args.per_url_concurrency,
+                65_536,
+                defaults.per_url_concurrency,
+            )?,
+            data_dir,
+            database,
+            attempt_timeout,
+            claim_lease,
+        })
+    }
+
+    /// A configuration for tests: the defaults, with everything in `data_dir`, an
+    /// ephemeral port, private targets allowed (test receivers listen on 127.0.0.1), a
+    /// 10 ms tick and a short retry schedule (50ms, 100ms, 200ms).
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            database: DatabaseLocation::default_in(&data_dir),
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            allow_private_targets: true,
+            tick: Duration::from_millis(10),
+            retry_schedule: [50, 100, 200].map(Duration::from_millis).to_vec(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for ServeConfig {
+    /// The production defaults, with no secrets configured.
+    fn default() -> Self {
+        let data_dir = PathBuf::from("./hookit-data");
+        let retry_schedule = [
+            "5s", "30s", "2m", "10m", "30m", "1h", "2h", "4h", "8h", "12h", "24h",
+        ];
+        Self {
+            database: DatabaseLocation::default_in(&data_dir),
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            operator_token: None,
+            ingest_token: None,
+            master_key: None,
+            allow_private_targets: false,
+            tick: Duration::from_millis(100),
+            attempt_timeout: Duration::from_secs(10),
+            claim_lease: Duration::from_secs(30),
+            retry_schedule: retry_schedule
+                .iter()
+                .filter_map(|text| parse_duration(text).ok())
+                .collect(),
+            max_batch_orders: 50,
+            max_batch_bytes: MIB,
+            max_body_bytes: MIB,
+            workers: 128,
+            per_url_concurrency: 8,
+        }
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Checks a secret from flag or environment without ever putting its value in an error.
+fn checked_secret(
+    setting: &Setting,
+    given: &Option<Secret>,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Option<Secret>, ConfigError> {
+    let Some(secret) = given else {
+        return Ok(None);
+    };
+    let problem = if secret.expose().trim().is_empty() {
+        Some("it is empty; unset it to have hookit generate one".to_owned())
+    } else {
+        check(secret.expose().trim()).err()
+    };
+    match problem {
+        None => Ok(Some(Secret::new(secret.expose().trim()))),
+        Some(problem) => Err(ConfigError::InvalidSecret {
+            env: setting.env,
+            problem,
+        }),
+    }
+}

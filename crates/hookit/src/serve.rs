@@ -1,0 +1,174 @@
+//! `hookit serve`: the APIs and the dispatcher in one process.
+//!
+//! Start-up order matters: configuration is validated first (nothing is touched when it
+//! is wrong), then the bootstrap secrets are loaded or created, then the store is
+//! opened and migrated, and only then does the process listen. Shutdown runs the other
+//! way: stop accepting requests, stop claiming deliveries, let in-flight attempts
+//! finish, record them, exit.
+
+use crate::api::{self, AppState};
+use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
+use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
+use crate::dispatcher::{Dispatcher, DispatcherSettings};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{BatchLimits, Store};
+use std::sync::Arc;
+
+/// An error that stops `hookit serve` from starting, said so a person can fix it.
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs `hookit serve` until SIGTERM or Ctrl-C.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let config = ServeConfig::load(&args)?;
+    let server = Server::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new requests or claims; finishing in-flight attempts");
+    server.stop().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// A started server: its address and the handles needed to stop it.
+pub struct Server {
+    pub address: std::net::SocketAddr,
+    http: tokio::task::JoinHandle<()>,
+    stop_http: tokio::sync::watch::Sender<bool>,
+    dispatcher: Dispatcher,
+}
+
+impl Server {
+    /// Loads secrets, opens the store, starts the dispatcher and begins listening.
+    pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        let operator_token = bootstrap(
+            &config,
+            config.operator_token.clone(),
+            BootstrapSecret::OperatorToken,
+        )?;
+        let ingest_token = bootstrap(
+            &config,
+            config.ingest_token.clone(),
+            BootstrapSecret::IngestToken,
+        )?;
+        let master_text = bootstrap(
+            &config,
+            config.master_key.clone(),
+            BootstrapSecret::MasterKey,
+        )?;
+        let master_key = Arc::new(MasterKey::from_text(master_text.expose())?);
+        let store: Arc<dyn Store> = match &config.database {
+            DatabaseLocation::Sqlite(path) => {
+                tracing::info!(path = %path.display(), "opening the embedded SQLite store");
+                Arc::new(SqliteStore::open(path)?)
+            }
+            DatabaseLocation::Postgres(_) => {
+                return Err(
+                    "PostgreSQL is not supported by this version of hookit yet; \
+                            leave HOOKIT_DATABASE_URL unset to use the embedded SQLite store"
+                        .into(),
+                );
+            }
+        };
+        let dispatcher = Dispatcher::start(
+            Arc::clone(&store),
+            Arc::clone(&master_key),
+            DispatcherSettings {
+                tick: config.tick,
+                batch: BatchLimits {
+                    max_orders: config.max_batch_orders,
+                    max_bytes: config.max_batch_bytes,
+                },
+                attempt_timeout: config.attempt_timeout,
+                claim_lease: config.claim_lease,
+                retry_schedule: config.retry_schedule.clone(),
+                workers: config.workers,
+                per_host_concurrency: config.per_url_concurrency,
+                allow_private_targets: config.allow_private_targets,
+            },
+        );
+        if config.allow_private_targets {
+            tracing::warn!(
+                "private targets are allowed (HOOKIT_ALLOW_PRIVATE_TARGETS): webhooks may go to loopback and private addresses"
+            );
+        }
+        let state = AppState {
+            store,
+            master_key,
+            operator_token: Arc::new(operator_token),
+            ingest_token: Arc::new(ingest_token),
+            allow_private_targets: config.allow_private_targets,
+            dispatcher: dispatcher.health(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|err| format!("cannot listen on {} (HOOKIT_LISTEN): {err}", config.listen))?;
+        let address = listener.local_addr()?;
+        let router = api::router(state, config.max_body_bytes);
+        let (stop_http, mut stopped) = tokio::sync::watch::channel(false);
+        let http = tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(graceful)
+                .await
+            {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        });
+        tracing::info!(
+            "hookit serve listening on http://{address} (data dir {})",
+            config.data_dir.display()
+        );
+        Ok(Server {
+            address,
+            http,
+            stop_http,
+            dispatcher,
+        })
+    }
+
+    /// Stops accepting requests, then drains the dispatcher.
+    pub async fn stop(self) {
+        let _ = self.stop_http.send(true);
+        let _ = self.http.await;
+        self.dispatcher.shutdown().await;
+    }
+}
+
+fn bootstrap(
+    config: &ServeConfig,
+    configured: Option<crate::credentials::Secret>,
+    kind: BootstrapSecret,
+) -> Result<crate::credentials::Secret, ServeError> {
+    let (secret, source) = load_or_create(&config.data_dir, configured, kind)?;
+    match (&source, kind) {
+        (SecretSource::CreatedFile(_), BootstrapSecret::MasterKey) => tracing::warn!(
+            "{kind} {source}; in production supply it through {} and keep a copy: \
+             without it no webhook secret can be decrypted",
+            kind.env_var()
+        ),
+        _ => tracing::info!("{kind} {source}"),
+    }
+    Ok(secret)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

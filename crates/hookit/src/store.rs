@@ -1,0 +1,121 @@
+//! The store: everything hookit keeps, behind one trait.
+//!
+//! The store speaks in partners, mappings, orders, deliveries and attempts; it knows
+//! nothing of HTTP. API handlers write to it and return; the dispatcher claims work
+//! from it and records what happened. Every piece of dispatcher state lives here, so a
+//! second process on the same database could take over at any moment: claims are
+//! leases with an expiry, and ids come from the application.
+//!
+//! `sqlite` is the embedded backend. The behavioural test suite every backend must
+//! pass lives in `tests/store_suite/`.
+
+pub mod sqlite;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. "partner prt_…".
+        what: String,
+    },
+    /// The request conflicts with the stored state (a person can act on the message).
+    #[error("{0}")]
+    Conflict(String),
+    /// An idempotency key was reused with a different request.
+    #[error(
+        "the Idempotency-Key {key:?} was already used with a different request; use a new key for a new request"
+    )]
+    IdempotencyMismatch {
+        /// The reused key.
+        key: String,
+    },
+    /// The backend failed (I/O, corruption, a bug). Not the caller's fault.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything hookit persists. Implementations must be safe to share between tasks,
+/// and — for backends that allow it — between processes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- partners -------------------------------------------------------------------
+
+    /// Stores a new partner with its hashed API secret and encrypted webhook secret.
+    async fn create_partner(&self, partner: NewPartner) -> StoreResult<Partner>;
+    /// All partners, oldest first.
+    async fn list_partners(&self) -> StoreResult<Vec<Partner>>;
+    /// One partner by id.
+    async fn get_partner(&self, id: &str) -> StoreResult<Partner>;
+    /// One partner by its public `partner_key`, with its secret hash (for Basic auth).
+    async fn find_partner_by_key(&self, partner_key: &str) -> StoreResult<Option<PartnerAuth>>;
+    /// Replaces the API secret hash; the old secret stops working at once.
+    async fn set_secret_hash(&self, id: &str, secret_hash: &str, now: Millis) -> StoreResult<()>;
+    /// Replaces the encrypted webhook secret; every later attempt signs with the new one.
+    async fn set_webhook_secret(&self, id: &str, encrypted: &[u8], now: Millis) -> StoreResult<()>;
+    /// Enables or disables a partner.
+    async fn set_partner_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        now: Millis,
+    ) -> StoreResult<Partner>;
+
+    // --- mappings -------------------------------------------------------------------
+
+    /// Creates or replaces the URL of one (partner, brand, branch, event type) tuple.
+    async fn upsert_mapping(&self, mapping: NewMapping, now: Millis) -> StoreResult<Mapping>;
+    /// A partner's mappings, or every mapping when `partner_id` is `None`.
+    async fn list_mappings(&self, partner_id: Option<&str>) -> StoreResult<Vec<Mapping>>;
+    /// Deletes a mapping; its pending deliveries stop (kept, marked `mapping_deleted`).
+    async fn delete_mapping(
+        &self,
+        partner_id: &str,
+        mapping_id: &str,
+        now: Millis,
+    ) -> StoreResult<DeletedMapping>;
+
+    // --- ingest and orders ----------------------------------------------------------
+
+    /// Writes order changes and the deliveries they cause in one transaction.
+    async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome>;
+    /// The latest record of an order.
+    async fn get_order(&self, order_id: i64) -> StoreResult<Option<StoredOrder>>;
+
+    // --- dispatch -------------------------------------------------------------------
+
+    /// Groups ready order changes into deliveries (one tick of batching). Returns how
+    /// many deliveries were formed.
+    async fn form_deliveries(&self, limits: BatchLimits, now: Millis) -> StoreResult<usize>;
+    /// Leases due deliveries to `claim.owner` until `now + claim.lease`.
+    async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Gives back leases this owner took but did not use.
+    async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()>;
+    /// Records attempt outcomes and moves deliveries on (delivered, retry or dead).
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()>;
+    /// When the next pending delivery becomes due, if any (lets an idle dispatcher sleep).
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+
+    // --- deliveries for operators ---------------------------------------------------
+
+    /// Deliveries matching a filter, newest first, paged by cursor.
+    async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage>;
+    /// One delivery with all its attempts.
+    async fn get_delivery(&self, event_id: &str) -> StoreResult<Option<DeliveryDetail>>;
+    /// Makes a delivery pending again under the same event id with a fresh schedule.
+    async fn replay_delivery(&self, event_id: &str, now: Millis) -> StoreResult<DeliverySummary>;
+    /// Replays every delivery matching the filter that can be replayed; returns the count.
+    async fn replay_matching(&self, filter: DeliveryFilter, now: Millis) -> StoreResult<u64>;
+}

@@ -1,0 +1,301 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! All writes go through one connection (SQLite has one writer at a time anyway), each
+//! operation in its own `BEGIN IMMEDIATE` transaction; reads use a small pool of
+//! read-only connections, which WAL lets run beside the writer. Calls run on tokio's
+//! blocking pool so the async runtime never waits on disk. `synchronous = FULL` makes a
+//! committed transaction survive a crash of the machine, not only of the process.
+
+mod deliveries;
+mod dispatch;
+mod ingest;
+mod migrate;
+mod partners;
+
+use super::*;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const READERS: usize = 4;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to
+    /// date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                StoreError::Backend(format!("cannot create {}: {err}", parent.display()))
+            })?;
+        }
+        let mut writer = Connection::open(path)
+            .map_err(|err| StoreError::Backend(format!("cannot open {}: {err}", path.display())))?;
+        configure(&writer)?;
+        migrate::run(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+            }),
+        })
+    }
+
+    /// Runs `work` in one immediate (write-locking) transaction on the blocking pool.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `work` on a read-only connection on the blocking pool.
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            // Take the first idle reader; if all are busy, wait on one chosen by thread.
+            for reader in &inner.readers {
+                if let Ok(conn) = reader.try_lock() {
+                    return work(&conn);
+                }
+            }
+            let index = thread_index() % inner.readers.len();
+            let conn = inner.readers[index]
+                .lock()
+                .map_err(|_| StoreError::Backend("reader connection poisoned".into()))?;
+            work(&conn)
+        })
+        .await
+    }
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if !conn.is_readonly(rusqlite::DatabaseName::Main)? {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "SQLite refused WAL mode (journal_mode is {mode}); is the file on a network filesystem?"
+            )));
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(())
+}
+
+fn thread_index() -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut hasher);
+    hasher.finish() as usize
+}
+
+async fn run_blocking<T, F>(work: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StoreResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| StoreError::Backend(format!("store task failed: {err}")))?
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_partner(&self, partner: NewPartner) -> StoreResult<Partner> {
+        self.write(move |tx| partners::create(tx, &partner)).await
+    }
+
+    async fn list_partners(&self) -> StoreResult<Vec<Partner>> {
+        self.read(partners::list).await
+    }
+
+    async fn get_partner(&self, id: &str) -> StoreResult<Partner> {
+        let id = id.to_owned();
+        self.read(move |conn| partners::get(conn, &id)).await
+    }
+
+    async fn find_partner_by_key(&self, partner_key: &str) -> StoreResult<Option<PartnerAuth>> {
+        let key = partner_key.to_owned();
+        self.read(move |conn| partners::find_by_key(conn, &key))
+            .await
+    }
+
+    async fn set_secret_hash(&self, id: &str, secret_hash: &str, now: Millis) -> StoreResult<()> {
+        let (id, hash) = (id.to_owned(), secret_hash.to_owned());
+        self.write(move |tx| partners::set_secret_hash(tx, &id, &hash, now))
+            .await
+    }
+
+    async fn set_webhook_secret(&self, id: &str, encrypted: &[u8], now: Millis) -> StoreResult<()> {
+        let (id, encrypted) = (id.to_owned(), encrypted.to_owned());
+        self.write(move |tx| partners::set_webhook_secret(tx, &id, &encrypted, now))
+            .await
+    }
+
+    async fn set_partner_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        now: Millis,
+    ) -> StoreResult<Partner> {
+        let id = id.to_owned();
+        self.write(move |tx| partners::set_enabled(tx, &id, enabled, now))
+            .await
+    }
+
+    async fn upsert_mapping(&self, mapping: NewMapping, now: Millis) -> StoreResult<Mapping> {
+        self.write(move |tx| partners::upsert_mapping(tx, &mapping, now))
+            .await
+    }
+
+    async fn list_mappings(&self, partner_id: Option<&str>) -> StoreResult<Vec<Mapping>> {
+        let partner_id = partner_id.map(str::to_owned);
+        self.read(move |conn| partners::list_mappings(conn, partner_id.as_deref()))
+            .await
+    }
+
+    async fn delete_mapping(
+        &self,
+        partner_id: &str,
+        mapping_id: &str,
+        now: Millis,
+    ) -> StoreResult<DeletedMapping> {
+        let (partner_id, mapping_id) = (partner_id.to_owned(), mapping_id.to_owned());
+        self.write(move |tx| dispatch::delete_mapping(tx, &partner_id, &mapping_id, now))
+            .await
+    }
+
+    async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome> {
+        self.write(move |tx| ingest::ingest(tx, request)).await
+    }
+
+    async fn get_order(&self, order_id: i64) -> StoreResult<Option<StoredOrder>> {
+        self.read(move |conn| ingest::get_order(conn, order_id))
+            .await
+    }
+
+    async fn form_deliveries(&self, limits: BatchLimits, now: Millis) -> StoreResult<usize> {
+        let mut formed = 0;
+        // Bounded transactions: a large backlog is batched a slice at a time so the
+        // writer is never held for long.
+        loop {
+            let (deliveries, items) = self
+                .write(move |tx| dispatch::form_deliveries(tx, limits, now))
+                .await?;
+            formed += deliveries;
+            if items < dispatch::FORM_SLICE {
+                return Ok(formed);
+            }
+        }
+    }
+
+    async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        self.write(move |tx| dispatch::claim_due(tx, &claim)).await
+    }
+
+    async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()> {
+        let (owner, event_ids) = (owner.to_owned(), event_ids.to_vec());
+        self.write(move |tx| dispatch::release_leases(tx, &owner, &event_ids))
+            .await
+    }
+
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()> {
+        self.write(move |tx| dispatch::record_outcomes(tx, &outcomes))
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage> {
+        self.read(move |conn| deliveries::list(conn, &filter)).await
+    }
+
+    async fn get_delivery(&self, event_id: &str) -> StoreResult<Option<DeliveryDetail>> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn| deliveries::get(conn, &event_id))
+            .await
+    }
+
+    async fn replay_delivery(&self, event_id: &str, now: Millis) -> StoreResult<DeliverySummary> {
+        let event_id = event_id.to_owned();
+        self.write(move |tx| deliveries::replay_one(tx, &event_id, now))
+            .await
+    }
+
+    async fn replay_matching(&self, filter: DeliveryFilter, now: Millis) -> StoreResult<u64> {
+        self.write(move |tx| deliveries::replay_matching(tx, &filter, now))
+            .await
+    }
+}

@@ -1,0 +1,211 @@
+//! Deliveries as operators see them: listing, detail with attempts, and replay.
+
+use super::dispatch::event_type_column;
+use crate::store::*;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+
+const SUMMARY_COLUMNS: &str = "d.id, d.partner_id, d.mapping_id, d.event_type, d.brand_id, \
+     d.branch_id, d.order_ids, d.state, d.dead_reason, d.attempts, d.next_attempt_at, \
+     d.created_at, d.finished_at";
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
+    let order_ids: String = row.get(6)?;
+    let state: String = row.get(7)?;
+    let state = DeliveryState::parse(&state).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            7,
+            rusqlite::types::Type::Text,
+            format!("unknown delivery state {state:?}").into(),
+        )
+    })?;
+    Ok(DeliverySummary {
+        event_id: row.get(0)?,
+        partner_id: row.get(1)?,
+        mapping_id: row.get(2)?,
+        event_type: event_type_column(row, 3)?,
+        brand_id: row.get(4)?,
+        branch_id: row.get(5)?,
+        order_ids: serde_json::from_str(&order_ids).unwrap_or_default(),
+        next_attempt_at: (state == DeliveryState::Pending)
+            .then(|| row.get(10))
+            .transpose()?,
+        state,
+        dead_reason: row.get(8)?,
+        attempt_count: row.get(9)?,
+        created_at: row.get(11)?,
+        finished_at: row.get(12)?,
+    })
+}
+
+/// The WHERE clause and its values for a filter.
+fn filter_clause(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut conditions: Vec<&str> = vec!["1 = 1"];
+    let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(partner_id) = &filter.partner_id {
+        conditions.push("d.partner_id = ?");
+        values.push(Box::new(partner_id.clone()));
+    }
+    if let Some(state) = filter.state {
+        conditions.push("d.state = ?");
+        values.push(Box::new(state.as_str()));
+    }
+    if let Some(event_type) = filter.event_type {
+        conditions.push("d.event_type = ?");
+        values.push(Box::new(event_type.as_str()));
+    }
+    if let Some(order_id) = filter.order_id {
+        conditions.push(
+            "d.id IN (SELECT delivery_id FROM queue WHERE order_id = ? AND delivery_id IS NOT NULL)",
+        );
+        values.push(Box::new(order_id));
+    }
+    if let Some(from) = filter.created_from {
+        conditions.push("d.created_at >= ?");
+        values.push(Box::new(from));
+    }
+    if let Some(to) = filter.created_to {
+        conditions.push("d.created_at < ?");
+        values.push(Box::new(to));
+    }
+    (conditions.join(" AND "), values)
+}
+
+pub(super) fn list(conn: &Connection, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
+    let (mut clause, mut values) = filter_clause(filter);
+    if let Some(before) = &filter.before {
+        clause.push_str(" AND d.id < ?");
+        values.push(Box::new(before.clone()));
+    }
+    let limit = filter.limit.clamp(1, 1000);
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM deliveries d WHERE {clause} ORDER BY d.id DESC LIMIT {}",
+        limit + 1
+    );
+    let mut deliveries = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(values.iter()), summary_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next_cursor = if deliveries.len() > limit {
+        deliveries.truncate(limit);
+        deliveries.last().map(|d| d.event_id.clone())
+    } else {
+        None
+    };
+    Ok(DeliveryPage {
+        deliveries,
+        next_cursor,
+    })
+}
+
+pub(super) fn get(conn: &Connection, event_id: &str) -> StoreResult<Option<DeliveryDetail>> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, d.body FROM deliveries d WHERE d.id = ?1"
+        ))?
+        .query_row([event_id], |row| {
+            let body: Vec<u8> = row.get(13)?;
+            Ok((summary_from_row(row)?, body))
+        })
+        .optional()?;
+    let Some((summary, body)) = found else {
+        return Ok(None);
+    };
+    let attempts = conn
+        .prepare_cached(
+            "SELECT attempt, started_at, duration_ms, url, status_code, error_kind, error,
+                    response_excerpt
+             FROM attempts WHERE delivery_id = ?1 ORDER BY attempt",
+        )?
+        .query_map([event_id], |row| {
+            Ok(AttemptRecord {
+                attempt: row.get(0)?,
+                started_at: row.get(1)?,
+                duration_ms: row.get(2)?,
+                url: row.get(3)?,
+                status_code: row.get(4)?,
+                error_kind: row.get(5)?,
+                error: row.get(6)?,
+                response_excerpt: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(DeliveryDetail {
+        summary,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        attempts,
+    }))
+}
+
+/// Replays one delivery: pending again now, same event id and body, a fresh retry
+/// schedule. Replay does not re-enter the per-order sequence: it re-sends a record
+/// that receivers can recognise as older by its `version`.
+pub(super) fn replay_one(
+    tx: &Transaction<'_>,
+    event_id: &str,
+    now: Millis,
+) -> StoreResult<DeliverySummary> {
+    let current = tx
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM deliveries d WHERE d.id = ?1"
+        ))?
+        .query_row([event_id], summary_from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("delivery {event_id}"),
+        })?;
+    if current.state == DeliveryState::Pending {
+        return Err(StoreError::Conflict(format!(
+            "delivery {event_id} is still pending (attempt {} made); replay applies to delivered or dead deliveries",
+            current.attempt_count
+        )));
+    }
+    if current.dead_reason.as_deref() == Some("mapping_deleted") {
+        return Err(StoreError::Conflict(format!(
+            "delivery {event_id} stopped because its mapping {} was deleted; map a URL again and new changes will be delivered",
+            current.mapping_id
+        )));
+    }
+    reopen(tx, event_id, now)?;
+    tx.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM deliveries d WHERE d.id = ?1"
+    ))?
+    .query_row([event_id], summary_from_row)
+    .map_err(StoreError::from)
+}
+
+fn reopen(tx: &Transaction<'_>, event_id: &str, now: Millis) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE deliveries SET state = 'pending', dead_reason = NULL, retry_index = 0,
+                next_attempt_at = ?2, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![event_id, now])?;
+    Ok(())
+}
+
+/// Replays every non-pending delivery matching the filter whose mapping still exists
+/// (dead ones only, unless the filter names a state).
+pub(super) fn replay_matching(
+    tx: &Transaction<'_>,
+    filter: &DeliveryFilter,
+    now: Millis,
+) -> StoreResult<u64> {
+    let mut filter = filter.clone();
+    if filter.state.is_none() {
+        filter.state = Some(DeliveryState::Dead);
+    }
+    if filter.state == Some(DeliveryState::Pending) {
+        return Ok(0);
+    }
+    let (clause, values) = filter_clause(&filter);
+    let sql = format!(
+        "UPDATE deliveries AS d SET state = 'pending', dead_reason = NULL, retry_index = 0,
+                next_attempt_at = ?, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+         WHERE {clause} AND ifnull(d.dead_reason, '') <> 'mapping_deleted'"
+    );
+    let mut all: Vec<Box<dyn ToSql>> = vec![Box::new(now)];
+    all.extend(values);
+    let changed = tx.execute(&sql, params_from_iter(all.iter()))?;
+    Ok(changed as u64)
+}

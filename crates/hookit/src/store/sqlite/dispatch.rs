@@ -1,0 +1,415 @@
+//! The dispatcher's side of the store: batching ready changes into deliveries,
+//! leasing due deliveries, recording outcomes, and keeping each (partner, order)
+//! sequence moving.
+//!
+//! Per-order ordering rests on one invariant of the `queue` table: for any (partner,
+//! order) at most one row is `ready` or `batched` — the head. Later changes wait in
+//! `waiting` until the head's delivery is acknowledged or dies, and only then is the
+//! next one promoted (`advance_sequence`). Batching only ever reads `ready` rows, so a
+//! later change can never be sent before an earlier one has finished, and an order
+//! appears at most once per delivery.
+
+use crate::ids::IdKind;
+use crate::store::*;
+use klikit_webhook::EventType;
+use rusqlite::{Row, Transaction, params, params_from_iter};
+use std::collections::HashMap;
+
+/// How many ready changes one batching transaction takes at most.
+pub(super) const FORM_SLICE: usize = 5_000;
+
+pub(super) fn event_type_column(row: &Row<'_>, index: usize) -> rusqlite::Result<EventType> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+struct ReadyChange {
+    queue_id: String,
+    mapping_id: String,
+    partner_id: String,
+    order_id: i64,
+    event_type: EventType,
+    brand_id: i64,
+    branch_id: i64,
+    record: Vec<u8>,
+    queued_at: Millis,
+}
+
+/// One tick of batching over at most [`FORM_SLICE`] ready changes. Returns (deliveries
+/// formed, changes read).
+pub(super) fn form_deliveries(
+    tx: &Transaction<'_>,
+    limits: BatchLimits,
+    now: Millis,
+) -> StoreResult<(usize, usize)> {
+    let ready = tx
+        .prepare_cached(
+            "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
+                    c.branch_id, c.record, q.queued_at
+             FROM queue q
+             JOIN order_changes c ON c.id = q.change_id
+             JOIN partners p ON p.id = q.partner_id
+             WHERE q.state = 'ready' AND p.enabled = 1
+             ORDER BY q.id
+             LIMIT ?1",
+        )?
+        .query_map([FORM_SLICE as i64], |row| {
+            Ok(ReadyChange {
+                queue_id: row.get(0)?,
+                mapping_id: row.get(1)?,
+                partner_id: row.get(2)?,
+                order_id: row.get(3)?,
+                event_type: event_type_column(row, 4)?,
+                brand_id: row.get(5)?,
+                branch_id: row.get(6)?,
+                record: row.get(7)?,
+                queued_at: row.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let read = ready.len();
+    // A mapping fixes partner, URL, event type and brand; with the branch it is the
+    // batching key. Groups keep the order in which their first change was queued.
+    let mut groups: Vec<Vec<ReadyChange>> = Vec::new();
+    let mut index: HashMap<(String, i64), usize> = HashMap::new();
+    for change in ready {
+        let key = (change.mapping_id.clone(), change.branch_id);
+        let slot = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(change);
+    }
+    let mut formed = 0;
+    for group in groups {
+        for batch in split_batches(group, limits) {
+            insert_delivery(tx, &batch, now)?;
+            formed += 1;
+        }
+    }
+    Ok((formed, read))
+}
+
+/// Bytes of the envelope around the orders: `{"brand_id":…,"branch_id":…,"orders":[…]}`.
+const ENVELOPE_OVERHEAD: usize = 64;
+
+fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyChange>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<ReadyChange> = Vec::new();
+    let mut bytes = ENVELOPE_OVERHEAD;
+    for change in group {
+        let size = change.record.len() + 1;
+        let full = current.len() >= limits.max_orders || bytes + size > limits.max_bytes;
+        if full && !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+            bytes = ENVELOPE_OVERHEAD;
+        }
+        bytes += size;
+        current.push(change);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// The exact body bytes of a delivery, formed once.
+fn envelope_body(brand_id: i64, branch_id: i64, batch: &[ReadyChange]) -> Vec<u8> {
+    let records: usize = batch.iter().map(|c| c.record.len() + 1).sum();
+    let mut body = Vec::with_capacity(ENVELOPE_OVERHEAD + records);
+    body.extend_from_slice(
+        format!("{{\"brand_id\":{brand_id},\"branch_id\":{branch_id},\"orders\":[").as_bytes(),
+    );
+    for (i, change) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&change.record);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+fn insert_delivery(tx: &Transaction<'_>, batch: &[ReadyChange], now: Millis) -> StoreResult<()> {
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    let event_id = IdKind::Event.generate();
+    let body = envelope_body(first.brand_id, first.branch_id, batch);
+    let order_ids: Vec<i64> = batch.iter().map(|c| c.order_id).collect();
+    let first_ingested_at = batch.iter().map(|c| c.queued_at).min().unwrap_or(now);
+    tx.prepare_cached(
+        "INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
+                                 order_ids, body, state, next_attempt_at, first_ingested_at,
+                                 created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
+    )?
+    .execute(params![
+        event_id,
+        first.partner_id,
+        first.mapping_id,
+        first.event_type.as_str(),
+        first.brand_id,
+        first.branch_id,
+        serde_json::to_string(&order_ids).unwrap_or_else(|_| "[]".into()),
+        body,
+        now,
+        first_ingested_at
+    ])?;
+    let mut mark =
+        tx.prepare_cached("UPDATE queue SET state = 'batched', delivery_id = ?1 WHERE id = ?2")?;
+    for change in batch {
+        mark.execute(params![event_id, change.queue_id])?;
+    }
+    Ok(())
+}
+
+/// Leases up to `claim.limit` due deliveries of enabled partners, skipping URLs that
+/// are saturated in the claiming process.
+pub(super) fn claim_due(
+    tx: &Transaction<'_>,
+    claim: &ClaimRequest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    let excluded = if claim.saturated_urls.is_empty() {
+        String::new()
+    } else {
+        let marks = vec!["?"; claim.saturated_urls.len()].join(",");
+        format!("AND m.url NOT IN ({marks})")
+    };
+    let sql = format!(
+        "SELECT d.id, d.partner_id, d.event_type, m.url, d.body, p.webhook_secret_enc,
+                d.attempts, d.retry_index, d.first_ingested_at, json_array_length(d.order_ids)
+         FROM deliveries d
+         JOIN mappings m ON m.id = d.mapping_id
+         JOIN partners p ON p.id = d.partner_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+           AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+           AND p.enabled = 1 {excluded}
+         ORDER BY d.next_attempt_at
+         LIMIT {}",
+        claim.limit
+    );
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&claim.now];
+    values.extend(
+        claim
+            .saturated_urls
+            .iter()
+            .map(|u| u as &dyn rusqlite::ToSql),
+    );
+    let claimed = tx
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(values), |row| {
+            let attempts: u32 = row.get(6)?;
+            Ok(ClaimedDelivery {
+                event_id: row.get(0)?,
+                partner_id: row.get(1)?,
+                event_type: event_type_column(row, 2)?,
+                url: row.get(3)?,
+                body: row.get(4)?,
+                webhook_secret_encrypted: row.get(5)?,
+                attempt_number: attempts + 1,
+                retry_index: row.get(7)?,
+                first_ingested_at: row.get(8)?,
+                order_count: row.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let lease_until = claim.now + claim.lease.as_millis() as i64;
+    let mut lease = tx
+        .prepare_cached("UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3")?;
+    for delivery in &claimed {
+        lease.execute(params![claim.owner, lease_until, delivery.event_id])?;
+    }
+    Ok(claimed)
+}
+
+pub(super) fn release_leases(
+    tx: &Transaction<'_>,
+    owner: &str,
+    event_ids: &[String],
+) -> StoreResult<()> {
+    let mut release = tx.prepare_cached(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+         WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+    )?;
+    for event_id in event_ids {
+        release.execute(params![event_id, owner])?;
+    }
+    Ok(())
+}
+
+/// Records each attempt and moves its delivery on. An outcome whose lease was lost
+/// (another process re-claimed the delivery after the lease expired) is still logged
+/// as an attempt but does not change the delivery.
+pub(super) fn record_outcomes(
+    tx: &Transaction<'_>,
+    outcomes: &[AttemptOutcome],
+) -> StoreResult<()> {
+    for outcome in outcomes {
+        log_attempt(tx, outcome)?;
+        let changed = match (&outcome.result, outcome.retry_at) {
+            (AttemptResult::Acknowledged { .. }, _) => tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'delivered', attempts = ?1, finished_at = ?2,
+                            lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
+                )?
+                .execute(params![
+                    outcome.attempt_number,
+                    outcome.finished_at,
+                    outcome.event_id,
+                    outcome.owner
+                ])?,
+            (AttemptResult::Failed { .. }, Some(retry_at)) => tx
+                .prepare_cached(
+                    "UPDATE deliveries SET attempts = ?1, retry_index = retry_index + 1,
+                            next_attempt_at = ?2, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
+                )?
+                .execute(params![
+                    outcome.attempt_number,
+                    retry_at,
+                    outcome.event_id,
+                    outcome.owner
+                ])?,
+            (AttemptResult::Failed { .. }, None) => tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'dead', dead_reason = 'retries_exhausted',
+                            attempts = ?1, finished_at = ?2, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
+                )?
+                .execute(params![
+                    outcome.attempt_number,
+                    outcome.finished_at,
+                    outcome.event_id,
+                    outcome.owner
+                ])?,
+        };
+        let finished = changed > 0
+            && !matches!(
+                (&outcome.result, outcome.retry_at),
+                (AttemptResult::Failed { .. }, Some(_))
+            );
+        if finished {
+            finish_delivery_changes(tx, &outcome.event_id)?;
+        }
+    }
+    Ok(())
+}
+
+fn log_attempt(tx: &Transaction<'_>, outcome: &AttemptOutcome) -> StoreResult<()> {
+    let (status, error_kind, error) = match &outcome.result {
+        AttemptResult::Acknowledged { status } => (Some(*status), None, None),
+        AttemptResult::Failed {
+            status,
+            error_kind,
+            error,
+            ..
+        } => (*status, Some(error_kind.as_str()), Some(error.as_str())),
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, url,
+                                          status_code, error_kind, error, response_excerpt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        outcome.event_id,
+        outcome.attempt_number,
+        outcome.started_at,
+        outcome.duration_ms,
+        outcome.url,
+        status,
+        error_kind,
+        error,
+        outcome.response_excerpt
+    ])?;
+    Ok(())
+}
+
+/// Marks a finished delivery's changes finished and lets each order's next change in
+/// line become ready.
+pub(super) fn finish_delivery_changes(tx: &Transaction<'_>, event_id: &str) -> StoreResult<()> {
+    let sequences = tx
+        .prepare_cached(
+            "UPDATE queue SET state = 'finished' WHERE delivery_id = ?1 AND state = 'batched'
+             RETURNING partner_id, order_id",
+        )?
+        .query_map([event_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (partner_id, order_id) in sequences {
+        advance_sequence(tx, &partner_id, order_id)?;
+    }
+    Ok(())
+}
+
+/// Promotes the earliest waiting change of (partner, order) to ready, unless the
+/// sequence still has an unfinished head.
+pub(super) fn advance_sequence(
+    tx: &Transaction<'_>,
+    partner_id: &str,
+    order_id: i64,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE queue SET state = 'ready'
+         WHERE id = (SELECT id FROM queue
+                     WHERE partner_id = ?1 AND order_id = ?2 AND state = 'waiting'
+                     ORDER BY order_version, id LIMIT 1)
+           AND NOT EXISTS (SELECT 1 FROM queue
+                           WHERE partner_id = ?1 AND order_id = ?2
+                             AND state IN ('ready', 'batched'))",
+    )?
+    .execute(params![partner_id, order_id])?;
+    Ok(())
+}
+
+/// Deletes a mapping and stops what was pending on it: queued changes become
+/// `stopped`, pending deliveries `dead` with reason `mapping_deleted`. Both are kept.
+pub(super) fn delete_mapping(
+    tx: &Transaction<'_>,
+    partner_id: &str,
+    mapping_id: &str,
+    now: Millis,
+) -> StoreResult<DeletedMapping> {
+    let deleted = tx.execute(
+        "DELETE FROM mappings WHERE id = ?1 AND partner_id = ?2",
+        params![mapping_id, partner_id],
+    )?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound {
+            what: format!("mapping {mapping_id} of partner {partner_id}"),
+        });
+    }
+    let stopped_deliveries = tx
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'dead', dead_reason = 'mapping_deleted',
+                    finished_at = ?2, lease_owner = NULL, lease_until = NULL
+             WHERE mapping_id = ?1 AND state = 'pending'
+             RETURNING id",
+        )?
+        .query_map(params![mapping_id, now], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for event_id in &stopped_deliveries {
+        finish_delivery_changes(tx, event_id)?;
+    }
+    let stopped_changes = tx
+        .prepare_cached(
+            "UPDATE queue SET state = 'stopped'
+             WHERE mapping_id = ?1 AND state IN ('waiting', 'ready')
+             RETURNING partner_id, order_id",
+        )?
+        .query_map([mapping_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (partner_id, order_id) in &stopped_changes {
+        advance_sequence(tx, partner_id, *order_id)?;
+    }
+    Ok(DeletedMapping {
+        mapping_id: mapping_id.to_owned(),
+        stopped: (stopped_deliveries.len() + stopped_changes.len()) as u64,
+    })
+}

@@ -1,0 +1,264 @@
+//! Ingest: an order change, its routing to partners, and the idempotency record, all
+//! in the caller's transaction.
+
+use crate::ids::IdKind;
+use crate::store::*;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+const INGEST_SCOPE: &str = "ingest";
+
+pub(super) fn ingest(tx: &Transaction<'_>, request: IngestRequest) -> StoreResult<IngestOutcome> {
+    if let Some(key) = &request.idempotency {
+        if let Some(outcome) = idempotent_answer(tx, INGEST_SCOPE, key)? {
+            return Ok(outcome);
+        }
+    }
+    let mut results = Vec::with_capacity(request.items.len());
+    for item in request.items {
+        results.push(ingest_one(tx, item, request.now)?);
+    }
+    let outcome = IngestOutcome {
+        results,
+        idempotent_replay: false,
+    };
+    if let Some(key) = &request.idempotency {
+        let response = serde_json::to_vec(&outcome)
+            .map_err(|err| StoreError::Backend(format!("cannot encode ingest answer: {err}")))?;
+        remember_answer(tx, INGEST_SCOPE, key, &response, request.now)?;
+    }
+    Ok(outcome)
+}
+
+/// The first answer given under this key, if the key was used before.
+fn idempotent_answer(
+    tx: &Transaction<'_>,
+    scope: &str,
+    key: &IdempotencyKey,
+) -> StoreResult<Option<IngestOutcome>> {
+    let stored: Option<(String, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT request_digest, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+        )?
+        .query_row(params![scope, key.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((digest, response)) = stored else {
+        return Ok(None);
+    };
+    if digest != key.request_digest {
+        return Err(StoreError::IdempotencyMismatch {
+            key: key.key.clone(),
+        });
+    }
+    let mut outcome: IngestOutcome = serde_json::from_slice(&response)
+        .map_err(|err| StoreError::Backend(format!("stored ingest answer is unreadable: {err}")))?;
+    outcome.idempotent_replay = true;
+    Ok(Some(outcome))
+}
+
+fn remember_answer(
+    tx: &Transaction<'_>,
+    scope: &str,
+    key: &IdempotencyKey,
+    response: &[u8],
+    now: Millis,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO idempotency_keys (scope, key, request_digest, response, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![scope, key.key, key.request_digest, response, now])?;
+    Ok(())
+}
+
+fn ingest_one(
+    tx: &Transaction<'_>,
+    item: IngestItem,
+    now: Millis,
+) -> StoreResult<IngestItemResult> {
+    let IngestItem {
+        event_type,
+        mut order,
+    } = item;
+    let order_id = order.id;
+    let (brand_id, branch_id, status) = match (order.brand_id(), order.branch_id, order.status) {
+        (Some(brand), Some(branch), Some(status)) => (brand, branch, status.code()),
+        _ => {
+            return Err(StoreError::Conflict(format!(
+                "order {order_id} lacks its brand, branch or status; the ingest API validates these"
+            )));
+        }
+    };
+    let incoming_updated = order.updated_at.as_ref().map(timestamp_millis);
+    let previous: Option<(i64, Option<i64>)> = tx
+        .prepare_cached("SELECT version, updated_at FROM orders WHERE id = ?1")?
+        .query_row([order_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((version, Some(stored_updated))) = previous {
+        if incoming_updated.is_some_and(|incoming| incoming < stored_updated) {
+            return Ok(IngestItemResult {
+                order_id,
+                event: event_type.as_str().to_owned(),
+                result: "ignored_stale".into(),
+                version,
+                routed_to: 0,
+            });
+        }
+    }
+    let version = previous.map_or(1, |(version, _)| version + 1);
+    order.version = Some(version);
+    let record = order.to_json_bytes();
+    let placed_at = order.placed_at.as_ref().map(timestamp_millis);
+    tx.prepare_cached(
+        "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, updated_at, version, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET
+            brand_id = excluded.brand_id, branch_id = excluded.branch_id,
+            status = excluded.status, placed_at = excluded.placed_at,
+            updated_at = excluded.updated_at, version = excluded.version,
+            record = excluded.record",
+    )?
+    .execute(params![
+        order_id,
+        brand_id,
+        branch_id,
+        status,
+        placed_at,
+        incoming_updated,
+        version,
+        record
+    ])?;
+    let change = OrderChange {
+        id: IdKind::OrderChange.generate(),
+        order_id,
+        version,
+        event_type,
+        brand_id,
+        branch_id,
+    };
+    tx.prepare_cached(
+        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
+                                    record, ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        change.id,
+        order_id,
+        version,
+        event_type.as_str(),
+        brand_id,
+        branch_id,
+        record,
+        now
+    ])?;
+    let routed_to = route_change(tx, &change, now)?;
+    Ok(IngestItemResult {
+        order_id,
+        event: event_type.as_str().to_owned(),
+        result: "stored".into(),
+        version,
+        routed_to,
+    })
+}
+
+/// One stored order change, as routing needs it.
+pub(super) struct OrderChange {
+    pub id: String,
+    pub order_id: i64,
+    pub version: i64,
+    pub event_type: klikit_webhook::EventType,
+    pub brand_id: i64,
+    pub branch_id: i64,
+}
+
+/// Queues a change for every enabled partner mapped to its (brand, branch, event
+/// type). An exact branch mapping wins over a brand-wide one of the same partner.
+/// Returns how many partners it was routed to.
+pub(super) fn route_change(
+    tx: &Transaction<'_>,
+    change: &OrderChange,
+    now: Millis,
+) -> StoreResult<u64> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT m.id, m.partner_id FROM mappings m JOIN partners p ON p.id = m.partner_id
+         WHERE p.enabled = 1 AND m.brand_id = ?1 AND m.event_type = ?2
+           AND (m.branch_id = ?3 OR m.branch_id IS NULL)
+         ORDER BY m.partner_id, m.branch_id IS NULL",
+    )?;
+    let targets = stmt
+        .query_map(
+            params![
+                change.brand_id,
+                change.event_type.as_str(),
+                change.branch_id
+            ],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut routed = 0;
+    let mut last_partner: Option<&str> = None;
+    for (mapping_id, partner_id) in &targets {
+        // Rows are ordered exact-first within a partner: take only the first.
+        if last_partner == Some(partner_id.as_str()) {
+            continue;
+        }
+        last_partner = Some(partner_id);
+        enqueue(tx, change, mapping_id, partner_id, now)?;
+        routed += 1;
+    }
+    Ok(routed)
+}
+
+/// Adds one routed change to the partner's sequence for this order: `ready` when
+/// nothing earlier of the order is unfinished for this partner, `waiting` otherwise.
+fn enqueue(
+    tx: &Transaction<'_>,
+    change: &OrderChange,
+    mapping_id: &str,
+    partner_id: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    let busy: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM queue WHERE partner_id = ?1 AND order_id = ?2
+                            AND state IN ('waiting', 'ready', 'batched'))",
+        )?
+        .query_row(params![partner_id, change.order_id], |row| row.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id, state,
+                            queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        IdKind::Queued.generate(),
+        partner_id,
+        mapping_id,
+        change.order_id,
+        change.version,
+        change.id,
+        if busy { "waiting" } else { "ready" },
+        now
+    ])?;
+    Ok(())
+}
+
+pub(super) fn get_order(conn: &Connection, order_id: i64) -> StoreResult<Option<StoredOrder>> {
+    let order = conn
+        .prepare_cached("SELECT brand_id, branch_id, version, record FROM orders WHERE id = ?1")?
+        .query_row([order_id], |row| {
+            Ok(StoredOrder {
+                order_id,
+                brand_id: row.get(0)?,
+                branch_id: row.get(1)?,
+                version: row.get(2)?,
+                record: row.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(order)
+}
+
+fn timestamp_millis(timestamp: &klikit_webhook::Timestamp) -> Millis {
+    timestamp.instant().timestamp_millis()
+}

@@ -1,0 +1,297 @@
+//! The values the store takes and returns.
+
+use klikit_webhook::EventType;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch. The store takes `now` from its callers so that
+/// time is explicit (and testable) everywhere.
+pub type Millis = i64;
+
+/// The current wall-clock time in [`Millis`].
+pub fn now_millis() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A partner as operators see it: never a secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Partner {
+    pub id: String,
+    pub name: String,
+    pub partner_key: String,
+    pub enabled: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What the store needs to create a partner. Secrets arrive already protected.
+#[derive(Debug, Clone)]
+pub struct NewPartner {
+    pub id: String,
+    pub name: String,
+    pub partner_key: String,
+    pub secret_hash: String,
+    pub webhook_secret_encrypted: Vec<u8>,
+    pub now: Millis,
+}
+
+/// A partner with the hash of its API secret, for authenticating partner API calls.
+#[derive(Debug, Clone)]
+pub struct PartnerAuth {
+    pub partner: Partner,
+    pub secret_hash: String,
+}
+
+/// One URL for one (partner, brand, branch, event type) tuple.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Mapping {
+    pub id: String,
+    pub partner_id: String,
+    pub brand_id: i64,
+    /// `None` means every branch of the brand; an exact branch mapping wins over it.
+    pub branch_id: Option<i64>,
+    pub event_type: EventType,
+    pub url: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A mapping to create or update. `id` is used only when the tuple is new.
+#[derive(Debug, Clone)]
+pub struct NewMapping {
+    pub id: String,
+    pub partner_id: String,
+    pub brand_id: i64,
+    pub branch_id: Option<i64>,
+    pub event_type: EventType,
+    pub url: String,
+}
+
+/// What deleting a mapping did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedMapping {
+    pub mapping_id: String,
+    /// Deliveries and queued changes that were stopped (kept, marked `mapping_deleted`).
+    pub stopped: u64,
+}
+
+/// One order change pushed by klikit's order platform, already validated.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    pub event_type: EventType,
+    pub order: klikit_webhook::Order,
+}
+
+/// A push of one or more order changes, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub items: Vec<IngestItem>,
+    /// The `Idempotency-Key` header and a hash of the request body, when given.
+    pub idempotency: Option<IdempotencyKey>,
+    pub now: Millis,
+}
+
+/// An idempotency key together with a digest of the request it was first used with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_digest: String,
+}
+
+/// What happened to each pushed change.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub results: Vec<IngestItemResult>,
+    /// True when this answer is a replay of the first answer for the idempotency key.
+    #[serde(default)]
+    pub idempotent_replay: bool,
+}
+
+/// The outcome of one pushed change.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct IngestItemResult {
+    pub order_id: i64,
+    pub event: String,
+    /// `stored` or `ignored_stale`.
+    pub result: String,
+    /// The order's version after this push (unchanged when ignored).
+    pub version: i64,
+    /// How many partners this change was routed to.
+    pub routed_to: u64,
+}
+
+/// The latest record of an order.
+#[derive(Debug, Clone)]
+pub struct StoredOrder {
+    pub order_id: i64,
+    pub brand_id: i64,
+    pub branch_id: i64,
+    pub version: i64,
+    /// The compact JSON record, exactly as webhooks carry it.
+    pub record: Vec<u8>,
+}
+
+/// Caps on one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    pub max_orders: usize,
+    pub max_bytes: usize,
+}
+
+/// A request to lease due deliveries.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub owner: String,
+    pub now: Millis,
+    pub lease: Duration,
+    pub limit: usize,
+    /// URLs already at their concurrency cap in this process: skip their deliveries.
+    pub saturated_urls: Vec<String>,
+}
+
+/// A leased delivery, with everything needed to attempt it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub event_id: String,
+    pub partner_id: String,
+    pub event_type: EventType,
+    pub url: String,
+    pub body: Vec<u8>,
+    /// The partner's current webhook secret, still encrypted.
+    pub webhook_secret_encrypted: Vec<u8>,
+    /// 1 for the first attempt, counting across replays.
+    pub attempt_number: u32,
+    /// Position in the retry schedule (0 after creation or replay).
+    pub retry_index: u32,
+    /// When the oldest order change in this delivery was ingested.
+    pub first_ingested_at: Millis,
+    pub order_count: u32,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// A 2xx: acknowledged.
+    Acknowledged { status: u16 },
+    /// Anything else: retried on the schedule, or dead when it ends.
+    Failed {
+        status: Option<u16>,
+        error_kind: String,
+        error: String,
+        /// A delay the receiver asked for (`Retry-After` on 429/503), already bounded.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// One finished attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub event_id: String,
+    pub owner: String,
+    pub attempt_number: u32,
+    pub url: String,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub result: AttemptResult,
+    /// The first 1 KiB of the response body (lossy UTF-8).
+    pub response_excerpt: Option<String>,
+    /// When the next attempt is due if this one failed and the schedule goes on;
+    /// `None` means the schedule has ended and the delivery is dead.
+    pub retry_at: Option<Millis>,
+    pub finished_at: Millis,
+}
+
+/// The state of a delivery as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// Parses the stored and wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "dead" => Some(DeliveryState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A filter over deliveries; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub partner_id: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub event_type: Option<EventType>,
+    pub order_id: Option<i64>,
+    pub created_from: Option<Millis>,
+    pub created_to: Option<Millis>,
+    /// Page size (list only).
+    pub limit: usize,
+    /// Return deliveries older than this event id (list only).
+    pub before: Option<String>,
+}
+
+/// One delivery without its body.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliverySummary {
+    pub event_id: String,
+    pub partner_id: String,
+    pub mapping_id: String,
+    pub event_type: EventType,
+    pub brand_id: i64,
+    pub branch_id: i64,
+    pub order_ids: Vec<i64>,
+    pub state: DeliveryState,
+    /// Why a dead delivery died: `retries_exhausted` or `mapping_deleted`.
+    pub dead_reason: Option<String>,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<Millis>,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
+}
+
+/// A page of deliveries.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliverySummary>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    pub url: String,
+    pub status_code: Option<u16>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A delivery with its body and attempts.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub summary: DeliverySummary,
+    /// The exact body bytes every attempt sends (UTF-8 JSON).
+    pub body: String,
+    pub attempts: Vec<AttemptRecord>,
+}

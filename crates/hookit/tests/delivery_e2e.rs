@@ -1,0 +1,368 @@
+//! End to end: a real `hookit serve` delivering to a real receiver over loopback.
+
+mod harness;
+
+use harness::receiver::{Behaviour, Receiver};
+use harness::{Serve, fast_env, order};
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+
+const CREATED: &str = "klikit.order.created.v2";
+const STATUS: &str = "klikit.order.status.updated";
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingested_order_arrives_signed_as_the_contract_says() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let (partner, secret, created) = serve.create_partner("Acme POS").await;
+    assert!(
+        created["partner_key"]
+            .as_str()
+            .expect("key")
+            .starts_with("pk_")
+    );
+    assert!(
+        created["secret_key"]
+            .as_str()
+            .expect("secret")
+            .starts_with("sk_")
+    );
+    assert!(secret.starts_with("whsk_"));
+    serve
+        .map(&partner, 663, Some(1062), CREATED, &receiver.url("/hooks"))
+        .await;
+
+    // Built as text: money must arrive and leave as the exact JSON number 12.50.
+    let record = order(7585307, 663, 1062, 1).to_string();
+    let record = format!("{},\"total\":12.50}}", &record[..record.len() - 1]);
+    let (status, answer) = serve
+        .ingest_raw(format!(r#"{{"event":"{CREATED}","order":{record}}}"#))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["data"]["version"], 1);
+    assert_eq!(answer["data"]["routed_to"], 1);
+
+    let got = receiver.wait_for("/hooks", 1, WAIT).await;
+    let request = &got[0];
+    klikit_webhook::verify(
+        secret.as_bytes(),
+        &request.body,
+        Some(request.header("x-klikit-signature")),
+    )
+    .expect("signature verifies with the partner's webhook secret");
+    assert_eq!(request.header("content-type"), "application/json");
+    assert_eq!(request.header("x-klikit-event-type"), CREATED);
+    assert!(
+        request.event_id().starts_with("evt_"),
+        "{}",
+        request.event_id()
+    );
+    assert_eq!(request.header("x-klikit-delivery-attempt"), "1");
+    assert!(request.header("user-agent").starts_with("hookit/"));
+    assert!(
+        request.header("authorization").is_empty(),
+        "webhooks carry no Basic auth"
+    );
+    let body = request.json();
+    assert_eq!(body["brand_id"], 663);
+    assert_eq!(body["branch_id"], 1062);
+    let record = &body["orders"][0];
+    assert_eq!(record["id"], 7585307);
+    assert_eq!(record["version"], 1);
+    assert_eq!(
+        record["payment_status"], 1,
+        "nested payment is written flat"
+    );
+    assert_eq!(record["payment_method"], 14);
+    assert!(record.get("payment").is_none());
+    assert_eq!(record["currency"], "IDR", "unknown fields travel unchanged");
+    let text = String::from_utf8(request.body.clone()).expect("utf8");
+    assert!(
+        text.contains(r#""total":12.50"#),
+        "money keeps its exact text: {text}"
+    );
+    let envelope =
+        klikit_webhook::Envelope::from_json_bytes(&request.body).expect("the crate parses it");
+    assert_eq!(envelope.orders.len(), 1);
+
+    let delivery = serve
+        .wait_delivery(request.event_id(), WAIT, |d| d["state"] == "delivered")
+        .await;
+    assert_eq!(delivery["attempts"][0]["status_code"], 200);
+    assert_eq!(
+        delivery["body"].as_str().expect("body"),
+        text,
+        "stored bytes are the sent bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_of_one_tick_share_a_delivery_and_one_order_keeps_its_order() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_TICK", "300ms".into()));
+    let serve = Serve::start(dir.path(), &env);
+    let receiver = Receiver::start().await;
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, None, CREATED, &receiver.url("/created"))
+        .await;
+    serve
+        .map(&partner, 1, None, STATUS, &receiver.url("/status"))
+        .await;
+
+    let (status, _) = serve
+        .ingest_batch(vec![
+            json!({ "event": CREATED, "order": order(1, 1, 5, 1) }),
+            json!({ "event": CREATED, "order": order(2, 1, 5, 1) }),
+            json!({ "event": STATUS, "order": order(1, 1, 5, 2) }),
+        ])
+        .await;
+    assert_eq!(status, 202);
+    let created = receiver.wait_for("/created", 1, WAIT).await;
+    assert_eq!(created.len(), 1, "one delivery for both new orders");
+    assert_eq!(created[0].order_ids(), [1, 2]);
+    let updated = receiver.wait_for("/status", 1, WAIT).await;
+    assert_eq!(updated[0].order_ids(), [1]);
+    assert_eq!(updated[0].json()["orders"][0]["version"], 2);
+    assert!(
+        updated[0].at > created[0].at,
+        "the status update follows the creation"
+    );
+    assert_ne!(updated[0].event_id(), created[0].event_id());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_receiver_sees_retries_then_dead_then_replay_with_one_event_id() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    receiver.set("/down", Behaviour::FailAll);
+    let (partner, secret, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, Some(2), CREATED, &receiver.url("/down"))
+        .await;
+    serve.ingest(CREATED, order(10, 1, 2, 1)).await;
+
+    let attempts = receiver.wait_for("/down", 3, WAIT).await;
+    let event_id = attempts[0].event_id().to_owned();
+    for (n, attempt) in attempts.iter().enumerate() {
+        assert_eq!(
+            attempt.event_id(),
+            event_id,
+            "every retry carries the same event id"
+        );
+        assert_eq!(
+            attempt.body, attempts[0].body,
+            "every retry carries the same bytes"
+        );
+        assert_eq!(
+            attempt.header("x-klikit-delivery-attempt"),
+            (n + 1).to_string()
+        );
+    }
+    let dead = serve
+        .wait_delivery(&event_id, WAIT, |d| d["state"] == "dead")
+        .await;
+    assert_eq!(dead["dead_reason"], "retries_exhausted");
+    assert_eq!(
+        dead["attempts"].as_array().expect("attempts").len(),
+        3,
+        "1 + a retry per schedule entry"
+    );
+    assert_eq!(dead["attempts"][0]["status_code"], 500);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.on("/down").len(),
+        3,
+        "a dead delivery is not attempted again"
+    );
+
+    receiver.set("/down", Behaviour::Ok);
+    let (status, body) = serve
+        .operator(
+            Method::POST,
+            &format!("/deliveries/{event_id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let all = receiver.wait_for("/down", 4, WAIT).await;
+    assert_eq!(all[3].event_id(), event_id, "replay keeps the event id");
+    assert_eq!(all[3].body, attempts[0].body, "replay keeps the bytes");
+    klikit_webhook::verify(
+        secret.as_bytes(),
+        &all[3].body,
+        Some(all[3].header("x-klikit-signature")),
+    )
+    .expect("signed");
+    serve
+        .wait_delivery(&event_id, WAIT, |d| d["state"] == "delivered")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_webhook_secret_signs_the_next_attempt() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_RETRY_SCHEDULE", "1500ms,1500ms".into()));
+    let serve = Serve::start(dir.path(), &env);
+    let receiver = Receiver::start().await;
+    receiver.set("/h", Behaviour::FailFirst(1));
+    let (partner, old_secret, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, None, CREATED, &receiver.url("/h"))
+        .await;
+    serve.ingest(CREATED, order(11, 1, 2, 1)).await;
+    let first = receiver.wait_for("/h", 1, WAIT).await;
+    klikit_webhook::verify(
+        old_secret.as_bytes(),
+        &first[0].body,
+        Some(first[0].header("x-klikit-signature")),
+    )
+    .expect("old secret signs the first attempt");
+
+    let (status, rotated) = serve
+        .operator(
+            Method::POST,
+            &format!("/partners/{partner}/webhook-secret/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_secret = rotated["data"]["webhook_secret_key"]
+        .as_str()
+        .expect("new secret")
+        .to_owned();
+    assert_ne!(new_secret, old_secret);
+    let both = receiver.wait_for("/h", 2, WAIT).await;
+    let retry = &both[1];
+    assert_eq!(retry.event_id(), first[0].event_id());
+    let signature = Some(retry.header("x-klikit-signature"));
+    klikit_webhook::verify(new_secret.as_bytes(), &retry.body, signature)
+        .expect("new secret verifies");
+    assert!(
+        klikit_webhook::verify(old_secret.as_bytes(), &retry.body, signature).is_err(),
+        "old secret no longer verifies"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_change_redirects_the_next_attempt_and_deletion_stops_work() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_RETRY_SCHEDULE", "500ms,500ms,500ms".into()));
+    let serve = Serve::start(dir.path(), &env);
+    let receiver = Receiver::start().await;
+    receiver.set("/old", Behaviour::FailAll);
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, Some(2), CREATED, &receiver.url("/old"))
+        .await;
+    serve.ingest(CREATED, order(12, 1, 2, 1)).await;
+    let first = receiver.wait_for("/old", 1, WAIT).await;
+    let mapping = serve
+        .map(&partner, 1, Some(2), CREATED, &receiver.url("/new"))
+        .await;
+    let moved = receiver.wait_for("/new", 1, WAIT).await;
+    assert_eq!(moved[0].event_id(), first[0].event_id());
+
+    receiver.set("/new", Behaviour::FailAll);
+    serve.ingest(CREATED, order(13, 1, 2, 1)).await;
+    receiver.wait_for("/new", 2, WAIT).await;
+    let mapping_id = mapping["id"].as_str().expect("mapping id");
+    let (status, deleted) = serve
+        .operator(
+            Method::DELETE,
+            &format!("/partners/{partner}/mappings/{mapping_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert!(deleted["data"]["stopped"].as_u64().expect("stopped") >= 1);
+    let seen = receiver.received().len();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        receiver.received().len(),
+        seen,
+        "a deleted mapping's deliveries stop"
+    );
+    let (_, list) = serve
+        .operator(
+            Method::GET,
+            &format!("/deliveries?partner_id={partner}&state=dead"),
+            None,
+        )
+        .await;
+    let dead = list["data"]["deliveries"].as_array().expect("deliveries");
+    assert!(!dead.is_empty());
+    assert!(
+        dead.iter().all(|d| d["dead_reason"] == "mapping_deleted"),
+        "{list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_partner_receives_nothing_until_enabled() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, None, STATUS, &receiver.url("/h"))
+        .await;
+    let (status, _) = serve
+        .operator(Method::POST, &format!("/partners/{partner}/disable"), None)
+        .await;
+    assert_eq!(status, 200);
+    serve.ingest(STATUS, order(20, 1, 2, 2)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "a disabled partner receives nothing"
+    );
+    // Enabling resumes what was pending; the change ingested while disabled was not
+    // routed to it.
+    let (status, _) = serve
+        .operator(Method::POST, &format!("/partners/{partner}/enable"), None)
+        .await;
+    assert_eq!(status, 200);
+    serve.ingest(STATUS, order(21, 1, 2, 2)).await;
+    let got = receiver.wait_for("/h", 1, WAIT).await;
+    assert_eq!(got[0].order_ids(), [21]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_deliveries_of_a_disabled_partner_wait_and_resume() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_RETRY_SCHEDULE", "300ms,300ms,300ms,300ms".into()));
+    let serve = Serve::start(dir.path(), &env);
+    let receiver = Receiver::start().await;
+    receiver.set("/h", Behaviour::FailAll);
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, None, CREATED, &receiver.url("/h"))
+        .await;
+    serve.ingest(CREATED, order(22, 1, 2, 1)).await;
+    receiver.wait_for("/h", 1, WAIT).await;
+    serve
+        .operator(Method::POST, &format!("/partners/{partner}/disable"), None)
+        .await;
+    let seen = receiver.received().len();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        receiver.received().len(),
+        seen,
+        "nothing is attempted while disabled"
+    );
+    receiver.set("/h", Behaviour::Ok);
+    serve
+        .operator(Method::POST, &format!("/partners/{partner}/enable"), None)
+        .await;
+    let all = receiver.wait_for("/h", seen + 1, WAIT).await;
+    assert_eq!(all.last().expect("one").answered, 200);
+}

@@ -1,0 +1,178 @@
+//! The behavioural test suite every store backend must pass.
+//!
+//! Each check is a function over `&dyn Store`; `store_suite!` turns them into tests for
+//! one backend, given an async expression that opens an empty store and returns a
+//! guard that keeps its resources alive together with it.
+
+#![allow(dead_code)]
+
+use hookit::ids::IdKind;
+use hookit::store::*;
+use klikit_webhook::{EventType, Order};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const T0: Millis = 1_800_000_000_000;
+
+#[macro_export]
+macro_rules! store_suite {
+    ($open:expr) => {
+        $crate::store_suite!(@tests $open;
+            partners_round_trip, secrets_and_enabled_flag, mappings_upsert_and_delete,
+            routing_prefers_exact_branch_and_skips_disabled, changes_in_one_tick_share_a_delivery,
+            batches_respect_the_order_cap, later_change_waits_for_the_earlier_one,
+            stale_updates_are_ignored_and_versions_grow, idempotency_key_replays_first_answer,
+            leases_exclude_until_they_expire, failures_retry_then_die_and_replay_keeps_bytes,
+            deleting_a_mapping_stops_its_work, saturated_urls_are_skipped, released_leases_are_claimable,
+            deliveries_filter_and_page);
+    };
+    (@tests $open:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (_guard, store) = $open.await;
+                store_suite::$name(&*store).await;
+            }
+        )*
+    };
+}
+
+pub fn order(id: i64, brand: i64, branch: i64, status: i64, updated_at: &str) -> Order {
+    let value = json!({
+        "id": id, "external_id": format!("EXT-{id}"), "business_id": 737,
+        "brands": [{"id": brand, "title": "Bali Bites"}], "branch_id": branch,
+        "status": status, "cart": [{"id": 1, "name": "Nasi", "quantity": 1, "price": "12.50"}],
+        "payment_status": 1, "updated_at": updated_at
+    });
+    // `json!` would turn 12.50 into the float 12.5; money arrives as exact JSON text.
+    let text = value.to_string();
+    let text = format!("{},\"total\":12.50}}", &text[..text.len() - 1]);
+    Order::from_json_bytes(text.as_bytes()).expect("valid order")
+}
+
+pub fn item(event_type: EventType, order: Order) -> IngestItem {
+    IngestItem { event_type, order }
+}
+
+pub async fn ingest(store: &dyn Store, items: Vec<IngestItem>, now: Millis) -> IngestOutcome {
+    store
+        .ingest(IngestRequest {
+            items,
+            idempotency: None,
+            now,
+        })
+        .await
+        .expect("ingest")
+}
+
+pub async fn partner(store: &dyn Store, name: &str) -> Partner {
+    store
+        .create_partner(NewPartner {
+            id: IdKind::Partner.generate(),
+            name: name.into(),
+            partner_key: format!("pk_{}", IdKind::Request.generate()),
+            secret_hash: "sha256:00".into(),
+            webhook_secret_encrypted: vec![1, 2, 3],
+            now: T0,
+        })
+        .await
+        .expect("create partner")
+}
+
+pub async fn map(
+    store: &dyn Store,
+    partner: &Partner,
+    brand: i64,
+    branch: Option<i64>,
+    event_type: EventType,
+    url: &str,
+) -> Mapping {
+    store
+        .upsert_mapping(
+            NewMapping {
+                id: IdKind::Mapping.generate(),
+                partner_id: partner.id.clone(),
+                brand_id: brand,
+                branch_id: branch,
+                event_type,
+                url: url.into(),
+            },
+            T0,
+        )
+        .await
+        .expect("mapping")
+}
+
+pub const LIMITS: BatchLimits = BatchLimits {
+    max_orders: 50,
+    max_bytes: 1 << 20,
+};
+
+pub async fn claim(store: &dyn Store, now: Millis) -> Vec<ClaimedDelivery> {
+    claim_as(store, "owner-a", now, vec![]).await
+}
+
+pub async fn claim_as(
+    store: &dyn Store,
+    owner: &str,
+    now: Millis,
+    saturated: Vec<String>,
+) -> Vec<ClaimedDelivery> {
+    store
+        .claim_due(ClaimRequest {
+            owner: owner.into(),
+            now,
+            lease: Duration::from_secs(30),
+            limit: 100,
+            saturated_urls: saturated,
+        })
+        .await
+        .expect("claim")
+}
+
+pub fn body_json(delivery: &ClaimedDelivery) -> Value {
+    serde_json::from_slice(&delivery.body).expect("body is JSON")
+}
+
+pub fn order_ids(delivery: &ClaimedDelivery) -> Vec<i64> {
+    body_json(delivery)["orders"]
+        .as_array()
+        .expect("orders array")
+        .iter()
+        .map(|o| o["id"].as_i64().expect("id"))
+        .collect()
+}
+
+pub fn outcome(
+    delivery: &ClaimedDelivery,
+    result: AttemptResult,
+    retry_at: Option<Millis>,
+    now: Millis,
+) -> AttemptOutcome {
+    AttemptOutcome {
+        event_id: delivery.event_id.clone(),
+        owner: "owner-a".into(),
+        attempt_number: delivery.attempt_number,
+        url: delivery.url.clone(),
+        started_at: now,
+        duration_ms: 3,
+        result,
+        response_excerpt: Some("ok".into()),
+        retry_at,
+        finished_at: now,
+    }
+}
+
+pub fn failure() -> AttemptResult {
+    AttemptResult::Failed {
+        status: Some(500),
+        error_kind: "http_status".into(),
+        error: "HTTP 500".into(),
+        retry_after: None,
+    }
+}
+
+pub const ACK: AttemptResult = AttemptResult::Acknowledged { status: 200 };
+
+mod checks;
+pub use checks::*;
