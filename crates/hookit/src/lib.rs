@@ -9,11 +9,16 @@
 //! - [`dispatcher`]: batches stored changes into deliveries and sends them.
 //! - [`serve`]: wires configuration, store, dispatcher and APIs into `hookit serve`.
 //! - [`listen`]: the partner-side receiver, `hookit listen`.
+//! - [`cli`]: the operator's commands, clients of the operator API.
+//! - [`demo`] and [`bench`]: the whole system on this machine, shown and measured.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod demo;
 pub mod dispatcher;
 pub mod ids;
 pub mod listen;

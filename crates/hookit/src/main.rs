@@ -16,6 +16,16 @@ enum Command {
     Serve(Box<hookit::config::ServeArgs>),
     /// Run a local receiver that verifies, de-dupes and prints klikit webhooks.
     Listen(hookit::listen::ListenArgs),
+    /// Manage partners and their credentials on a running server.
+    Partner(hookit::cli::PartnerArgs),
+    /// Map a partner's webhook URL, or list and delete mappings.
+    Map(hookit::cli::MapArgs),
+    /// List, inspect and replay deliveries.
+    Deliveries(hookit::cli::DeliveriesArgs),
+    /// Show the whole system working on this machine.
+    Demo(hookit::demo::DemoArgs),
+    /// Measure end-to-end throughput, latency and memory.
+    Bench(hookit::bench::BenchArgs),
 }
 
 fn init_logging() {
@@ -37,6 +47,11 @@ async fn main() -> std::process::ExitCode {
             hookit::serve::run(*args).await
         }
         Command::Listen(args) => hookit::listen::run(args).await,
+        Command::Partner(args) => hookit::cli::partner(args).await,
+        Command::Map(args) => hookit::cli::map(args).await,
+        Command::Deliveries(args) => hookit::cli::deliveries(args).await,
+        Command::Demo(args) => hookit::demo::run(args).await,
+        Command::Bench(args) => hookit::bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
