@@ -1,0 +1,217 @@
+//! `hookit map`: point a partner's (brand, branch, event type) at a URL, list the
+//! mappings, delete one.
+
+use super::client::OperatorClient;
+use super::partner;
+use super::table::{self, Table};
+use super::{CliError, ClientError, emit, parse_event_type};
+use klikit_webhook::EventType;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The flags of `hookit map` without a subcommand: create or replace one mapping.
+#[derive(Debug, clap::Args)]
+pub struct PutMappingArgs {
+    /// The partner id (`prt_…`).
+    #[arg(long, required = true)]
+    partner: Option<String>,
+    /// The brand id the mapping is for.
+    #[arg(long, required = true)]
+    brand: Option<i64>,
+    /// One branch of the brand; without it the URL serves every branch (an exact
+    /// branch mapping wins).
+    #[arg(long)]
+    branch: Option<i64>,
+    /// The event type: a wire name, or created, status, cart.
+    #[arg(long, required = true, value_parser = parse_event_type)]
+    event: Option<EventType>,
+    /// The partner's webhook URL.
+    #[arg(long, required = true)]
+    url: Option<String>,
+}
+
+impl PutMappingArgs {
+    /// Whether any flag of a new mapping was given.
+    pub fn any_given(&self) -> bool {
+        self.partner.is_some()
+            || self.brand.is_some()
+            || self.branch.is_some()
+            || self.event.is_some()
+            || self.url.is_some()
+    }
+}
+
+/// The `hookit map` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum MapCommand {
+    /// List mappings: one partner's, or every partner's.
+    List {
+        /// Only this partner's mappings.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Delete a mapping; its unfinished deliveries stop (kept, marked dead).
+    Delete {
+        /// The mapping id (`map_…`).
+        mapping_id: String,
+        /// The partner that owns it; found by searching every partner when omitted.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+}
+
+/// A mapping as the operator API returns it.
+#[derive(Debug, Deserialize)]
+struct MappingView {
+    id: String,
+    partner_id: String,
+    brand_id: i64,
+    branch_id: Option<i64>,
+    event_type: String,
+    url: String,
+    updated_at: i64,
+}
+
+#[derive(Deserialize)]
+struct DeletedMapping {
+    mapping_id: String,
+    stopped: u64,
+}
+
+/// Runs one `hookit map` subcommand.
+pub async fn run(client: &OperatorClient, json: bool, command: MapCommand) -> Result<(), CliError> {
+    match command {
+        MapCommand::List { partner } => list(client, json, partner.as_deref()).await,
+        MapCommand::Delete {
+            mapping_id,
+            partner,
+        } => delete(client, json, &mapping_id, partner).await,
+    }
+}
+
+/// `hookit map --partner … --brand … --event … --url …`.
+pub async fn put(
+    client: &OperatorClient,
+    json: bool,
+    args: PutMappingArgs,
+) -> Result<(), CliError> {
+    let (Some(partner), Some(brand), Some(event), Some(url)) =
+        (args.partner, args.brand, args.event, args.url)
+    else {
+        return Err(
+            "give --partner, --brand, --event and --url, or a subcommand (list, delete)".into(),
+        );
+    };
+    let mut body = json!({ "brand_id": brand, "event_type": event.as_str(), "url": url });
+    if let Some(branch) = args.branch {
+        body["branch_id"] = json!(branch);
+    }
+    let data = client
+        .put(&["partners", &partner, "mappings"], body)
+        .await?;
+    emit(json, data, |mapping: MappingView| {
+        println!(
+            "Mapped {} for brand {}, {}, of partner {} to {}",
+            mapping.event_type,
+            mapping.brand_id,
+            branch_text(mapping.branch_id),
+            mapping.partner_id,
+            mapping.url
+        );
+        println!("mapping id: {}", mapping.id);
+    })
+}
+
+async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Result<(), CliError> {
+    let data = match partner {
+        Some(partner) => client.get(&["partners", partner, "mappings"], &[]).await?,
+        None => Value::Array(every_mapping(client).await?),
+    };
+    emit(json, data, |mappings: Vec<MappingView>| {
+        if mappings.is_empty() {
+            println!(
+                "No mappings yet; add one with `hookit map --partner ID --brand B --event E --url URL`."
+            );
+            return;
+        }
+        let mut rows = Table::new(&[
+            "ID", "PARTNER", "BRAND", "BRANCH", "EVENT", "URL", "UPDATED",
+        ]);
+        for mapping in mappings {
+            rows.row(vec![
+                mapping.id,
+                mapping.partner_id,
+                mapping.brand_id.to_string(),
+                mapping
+                    .branch_id
+                    .map_or_else(|| "*".into(), |b| b.to_string()),
+                mapping.event_type,
+                mapping.url,
+                table::time(mapping.updated_at),
+            ]);
+        }
+        print!("{}", rows.render());
+    })
+}
+
+/// Every partner's mappings, partner by partner.
+async fn every_mapping(client: &OperatorClient) -> Result<Vec<Value>, CliError> {
+    let partners = partner::fetch_all(client).await?;
+    let mut all = Vec::new();
+    for partner in partners {
+        match client
+            .get(&["partners", &partner.id, "mappings"], &[])
+            .await?
+        {
+            Value::Array(mappings) => all.extend(mappings),
+            other => {
+                return Err(ClientError::UnexpectedAnswer {
+                    detail: format!("mappings of {} are not a list: {other}", partner.id),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(all)
+}
+
+async fn delete(
+    client: &OperatorClient,
+    json: bool,
+    mapping_id: &str,
+    partner: Option<String>,
+) -> Result<(), CliError> {
+    let partner = match partner {
+        Some(partner) => partner,
+        None => owner_of(client, mapping_id).await?,
+    };
+    let data = client
+        .delete(&["partners", &partner, "mappings", mapping_id])
+        .await?;
+    emit(json, data, |deleted: DeletedMapping| {
+        println!(
+            "Deleted mapping {} of partner {partner}; {} unfinished deliveries stopped.",
+            deleted.mapping_id, deleted.stopped
+        );
+    })
+}
+
+/// The partner a mapping belongs to, found by listing every partner's mappings.
+async fn owner_of(client: &OperatorClient, mapping_id: &str) -> Result<String, CliError> {
+    let mappings: Vec<MappingView> = super::decode(Value::Array(every_mapping(client).await?))?;
+    mappings
+        .into_iter()
+        .find(|mapping| mapping.id == mapping_id)
+        .map(|mapping| mapping.partner_id)
+        .ok_or_else(|| {
+            format!("no partner has a mapping {mapping_id:?}; see `hookit map list` for the ids")
+                .into()
+        })
+}
+
+fn branch_text(branch: Option<i64>) -> String {
+    match branch {
+        Some(branch) => format!("branch {branch}"),
+        None => "every branch".into(),
+    }
+}

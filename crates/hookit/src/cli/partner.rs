@@ -1,0 +1,203 @@
+//! `hookit partner`: create partners, list them, rotate their secrets, switch them off
+//! and on. Secrets appear once, in the answer that creates them.
+
+use super::client::OperatorClient;
+use super::table::{self, Table};
+use super::{CliError, decode, emit};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The `hookit partner` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PartnerCommand {
+    /// Create a partner and print its credentials (shown this once only).
+    Create {
+        /// The partner's display name (1 to 200 characters).
+        #[arg(long)]
+        name: String,
+    },
+    /// List every partner.
+    List,
+    /// Replace the partner's API secret; the old one stops working at once.
+    RotateSecret {
+        /// The partner id (`prt_…`).
+        id: String,
+    },
+    /// Replace the secret the partner's webhooks are signed with.
+    RotateWebhookSecret {
+        /// The partner id (`prt_…`).
+        id: String,
+    },
+    /// Stop the partner's API access and webhook deliveries.
+    Disable {
+        /// The partner id (`prt_…`).
+        id: String,
+    },
+    /// Restore a disabled partner.
+    Enable {
+        /// The partner id (`prt_…`).
+        id: String,
+    },
+}
+
+/// A partner as the operator API returns it.
+#[derive(Debug, Deserialize)]
+pub(super) struct PartnerView {
+    pub id: String,
+    pub name: String,
+    pub partner_key: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+/// The answer to `create`: the partner and both secrets.
+#[derive(Deserialize)]
+struct CreatedPartner {
+    #[serde(flatten)]
+    partner: PartnerView,
+    secret_key: String,
+    webhook_secret_key: String,
+}
+
+/// Runs one `hookit partner` subcommand.
+pub async fn run(
+    client: &OperatorClient,
+    json: bool,
+    command: PartnerCommand,
+) -> Result<(), CliError> {
+    match command {
+        PartnerCommand::Create { name } => create(client, json, &name).await,
+        PartnerCommand::List => list(client, json).await,
+        PartnerCommand::RotateSecret { id } => rotate_secret(client, json, &id).await,
+        PartnerCommand::RotateWebhookSecret { id } => {
+            rotate_webhook_secret(client, json, &id).await
+        }
+        PartnerCommand::Disable { id } => set_enabled(client, json, &id, false).await,
+        PartnerCommand::Enable { id } => set_enabled(client, json, &id, true).await,
+    }
+}
+
+/// Lists every partner (also used by `hookit map list` and `map delete`).
+pub(super) async fn fetch_all(client: &OperatorClient) -> Result<Vec<PartnerView>, CliError> {
+    let data = client.get(&["partners"], &[]).await?;
+    Ok(decode(data)?)
+}
+
+async fn create(client: &OperatorClient, json: bool, name: &str) -> Result<(), CliError> {
+    let data = client
+        .post(&["partners"], Some(json!({ "name": name })))
+        .await?;
+    emit(json, data, |created: CreatedPartner| {
+        let partner = created.partner;
+        println!("Partner created.");
+        print!(
+            "{}",
+            table::fields(&[
+                ("id", partner.id),
+                ("name", partner.name),
+                ("partner_key", partner.partner_key),
+                ("secret_key", created.secret_key),
+                ("webhook_secret_key", created.webhook_secret_key),
+            ])
+        );
+    })?;
+    warn_once(&["secret_key", "webhook_secret_key"]);
+    Ok(())
+}
+
+async fn list(client: &OperatorClient, json: bool) -> Result<(), CliError> {
+    let data = client.get(&["partners"], &[]).await?;
+    emit(json, data, |partners: Vec<PartnerView>| {
+        if partners.is_empty() {
+            println!("No partners yet; create one with `hookit partner create --name NAME`.");
+            return;
+        }
+        let mut rows = Table::new(&["ID", "NAME", "PARTNER KEY", "ENABLED", "CREATED"]);
+        for partner in partners {
+            rows.row(vec![
+                partner.id,
+                partner.name,
+                partner.partner_key,
+                yes_no(partner.enabled).into(),
+                table::time(partner.created_at),
+            ]);
+        }
+        print!("{}", rows.render());
+    })
+}
+
+async fn rotate_secret(client: &OperatorClient, json: bool, id: &str) -> Result<(), CliError> {
+    let data = client
+        .post(&["partners", id, "secret", "rotate"], None)
+        .await?;
+    emit(json, data, |answer: RotatedSecret| {
+        println!("New API secret for partner {id}; the old secret_key stopped working.");
+        print!("{}", table::fields(&[("secret_key", answer.secret_key)]));
+    })?;
+    warn_once(&["secret_key"]);
+    Ok(())
+}
+
+async fn rotate_webhook_secret(
+    client: &OperatorClient,
+    json: bool,
+    id: &str,
+) -> Result<(), CliError> {
+    let data = client
+        .post(&["partners", id, "webhook-secret", "rotate"], None)
+        .await?;
+    emit(json, data, |answer: RotatedWebhookSecret| {
+        println!("New webhook secret for partner {id}; deliveries from now on are signed with it.");
+        print!(
+            "{}",
+            table::fields(&[("webhook_secret_key", answer.webhook_secret_key)])
+        );
+    })?;
+    warn_once(&["webhook_secret_key"]);
+    Ok(())
+}
+
+async fn set_enabled(
+    client: &OperatorClient,
+    json: bool,
+    id: &str,
+    enabled: bool,
+) -> Result<(), CliError> {
+    let action = if enabled { "enable" } else { "disable" };
+    let data = client.post(&["partners", id, action], None).await?;
+    emit(json, data, |partner: PartnerView| {
+        let now = if partner.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        };
+        println!("Partner {} ({}) is now {now}.", partner.id, partner.name);
+    })
+}
+
+#[derive(Deserialize)]
+struct RotatedSecret {
+    secret_key: String,
+}
+
+#[derive(Deserialize)]
+struct RotatedWebhookSecret {
+    webhook_secret_key: String,
+}
+
+/// Tells the operator, on stderr so `--json` output stays clean, that the secrets just
+/// printed cannot be shown again.
+fn warn_once(names: &[&str]) {
+    let (what, it) = match names {
+        [one] => ((*one).to_owned(), "it"),
+        many => (many.join(" and "), "them"),
+    };
+    eprintln!(
+        "warning: hookit keeps no readable copy of {what} and cannot show {it} again: store \
+         {it} now (for example in your secret manager); if lost, rotate to get a new one."
+    );
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}

@@ -1,0 +1,370 @@
+//! End to end: the operator commands (`hookit partner`, `map`, `deliveries`) run as
+//! child processes against a real `hookit serve`, delivering to a real receiver.
+
+mod harness;
+
+use harness::receiver::{Behaviour, Receiver};
+use harness::{OPERATOR_TOKEN, Serve, fast_env, order};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const CREATED: &str = "klikit.order.created.v2";
+const WAIT: Duration = Duration::from_secs(15);
+const UNKNOWN_PARTNER: &str = "prt_00000000000000000000000000000000";
+
+/// What one CLI run printed and how it ended.
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    fn ok(self) -> String {
+        assert!(
+            self.success,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    fn json(self) -> Value {
+        let stdout = self.ok();
+        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+    }
+
+    /// Asserts failure and returns stderr.
+    fn failed(self) -> String {
+        assert!(
+            !self.success,
+            "command should have failed\nstdout:\n{}",
+            self.stdout
+        );
+        self.stderr
+    }
+}
+
+/// Runs `hookit <args>` with exactly the given environment (plus PATH).
+async fn hookit_with(env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookit"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.expect("run hookit");
+    Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `hookit <args>` against `serve` with the operator token in the environment.
+async fn hookit(serve: &Serve, args: &[&str]) -> Run {
+    let data_dir = serve.data_dir.to_string_lossy().into_owned();
+    hookit_with(
+        &[
+            ("HOOKIT_SERVER", &serve.base),
+            ("HOOKIT_OPERATOR_TOKEN", OPERATOR_TOKEN),
+            ("HOOKIT_DATA_DIR", &data_dir),
+        ],
+        args,
+    )
+    .await
+}
+
+fn text<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {value}"))
+}
+
+/// Creates a partner through the CLI; returns the `--json` answer.
+async fn create_partner(serve: &Serve, name: &str) -> Value {
+    let run = hookit(serve, &["partner", "create", "--name", name, "--json"]).await;
+    assert!(run.stderr.contains("cannot show"), "{}", run.stderr);
+    run.json()
+}
+
+/// Polls `deliveries list --json` with `filters` until a delivery is listed.
+async fn wait_listed(serve: &Serve, filters: &[&str]) -> Value {
+    let deadline = Instant::now() + WAIT;
+    let mut args = vec!["deliveries", "list", "--json"];
+    args.extend_from_slice(filters);
+    loop {
+        let page = hookit(serve, &args).await.json();
+        if let Some(first) = page["deliveries"].as_array().and_then(|d| d.first()) {
+            return first.clone();
+        }
+        assert!(Instant::now() < deadline, "nothing matched {filters:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The rows of the attempts table that `deliveries show` prints after its header.
+fn attempt_rows(shown: &str) -> Vec<Vec<String>> {
+    shown
+        .lines()
+        .skip_while(|line| !line.starts_with("ATTEMPT"))
+        .skip(1)
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    receiver.set("/down", Behaviour::FailAll);
+
+    let created = create_partner(&serve, "Acme POS").await;
+    let partner = text(&created, "id");
+    assert!(text(&created, "secret_key").starts_with("sk_"));
+    assert!(text(&created, "webhook_secret_key").starts_with("whsk_"));
+
+    let url = receiver.url("/down");
+    let mapped = hookit(
+        &serve,
+        &[
+            "map",
+            "--partner",
+            partner,
+            "--brand",
+            "663",
+            "--event",
+            "created",
+            "--url",
+            &url,
+        ],
+    )
+    .await
+    .ok();
+    assert!(mapped.contains("mapping id: map_"), "{mapped}");
+    let human = hookit(&serve, &["map", "list", "--partner", partner])
+        .await
+        .ok();
+    assert!(human.contains(CREATED) && human.contains(&url), "{human}");
+    let mappings = hookit(&serve, &["map", "--json", "list"]).await.json();
+    assert_eq!(mappings.as_array().map(Vec::len), Some(1), "{mappings}");
+    assert_eq!(mappings[0]["url"], url.as_str());
+    assert_eq!(mappings[0]["branch_id"], Value::Null);
+
+    let (status, answer) = serve.ingest(CREATED, order(7585307, 663, 1062, 1)).await;
+    assert_eq!(status, 202, "{answer}");
+    let dead = wait_listed(&serve, &["--partner", partner, "--state", "dead"]).await;
+    let event_id = text(&dead, "event_id").to_owned();
+    let listed = hookit(&serve, &["deliveries", "list", "--order", "7585307"])
+        .await
+        .ok();
+    assert!(
+        listed.contains(&event_id) && listed.contains("dead"),
+        "{listed}"
+    );
+    assert!(listed.contains("663/1062"), "{listed}");
+
+    let shown = hookit(&serve, &["deliveries", "show", &event_id])
+        .await
+        .ok();
+    assert!(shown.contains("retries_exhausted"), "{shown}");
+    let rows = attempt_rows(&shown);
+    assert_eq!(rows.len(), 3, "one first attempt and two retries:\n{shown}");
+    assert!(rows.iter().all(|row| row[3] == "500"), "{shown}");
+
+    receiver.set("/down", Behaviour::Ok);
+    let before = receiver.on("/down").len();
+    let replayed = hookit(&serve, &["deliveries", "replay", &event_id])
+        .await
+        .ok();
+    assert!(replayed.contains(&event_id), "{replayed}");
+    let got = receiver.wait_for("/down", before + 1, WAIT).await;
+    assert_eq!(
+        got[before].event_id(),
+        event_id,
+        "a replay keeps the event id"
+    );
+    assert_eq!(got[before].answered, 200);
+
+    // A second dead delivery, replayed in bulk by filter.
+    receiver.set("/down", Behaviour::FailAll);
+    let (status, answer) = serve.ingest(CREATED, order(7585308, 663, 1062, 1)).await;
+    assert_eq!(status, 202, "{answer}");
+    wait_listed(&serve, &["--order", "7585308", "--state", "dead"]).await;
+    let refused = hookit(&serve, &["deliveries", "replay"]).await.failed();
+    assert!(refused.contains("--all-dead"), "{refused}");
+    let bulk = hookit(
+        &serve,
+        &[
+            "deliveries",
+            "replay",
+            "--partner",
+            partner,
+            "--state",
+            "dead",
+        ],
+    )
+    .await
+    .ok();
+    assert!(bulk.contains("Replayed 1 delivery."), "{bulk}");
+
+    // Deleting without --partner finds the mapping's partner by itself.
+    let mapping_id = text(&mappings[0], "id");
+    let deleted = hookit(&serve, &["map", "delete", mapping_id]).await.ok();
+    assert!(deleted.contains(mapping_id), "{deleted}");
+    let left = hookit(&serve, &["map", "list", "--partner", partner, "--json"])
+        .await
+        .json();
+    assert_eq!(left, Value::Array(Vec::new()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partner_commands_rotate_switch_and_report_server_errors() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let created = create_partner(&serve, "Bali Bites").await;
+    let partner = text(&created, "id");
+
+    let human = hookit(&serve, &["partner", "create", "--name", "Second"]).await;
+    assert!(human.stderr.contains("cannot show"), "{}", human.stderr);
+    let human = human.ok();
+    assert!(
+        human.contains("secret_key") && human.contains("whsk_"),
+        "{human}"
+    );
+
+    let rotated = hookit(&serve, &["partner", "rotate-secret", partner])
+        .await
+        .ok();
+    assert!(rotated.contains("stopped working"), "{rotated}");
+    let new_secret = rotated
+        .split_whitespace()
+        .find(|word| word.starts_with("sk_"))
+        .unwrap_or_else(|| panic!("no new secret in {rotated}"));
+    assert_ne!(new_secret, text(&created, "secret_key"));
+    let rotated = hookit(
+        &serve,
+        &["partner", "rotate-webhook-secret", partner, "--json"],
+    )
+    .await
+    .json();
+    assert!(text(&rotated, "webhook_secret_key").starts_with("whsk_"));
+
+    let disabled = hookit(&serve, &["partner", "disable", partner]).await.ok();
+    assert!(disabled.contains("now disabled"), "{disabled}");
+    let listed = hookit(&serve, &["partner", "list", "--json"]).await.json();
+    let row = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["id"] == partner))
+        .unwrap_or_else(|| panic!("{partner} not listed: {listed}"));
+    assert_eq!(row["enabled"], false);
+    let enabled = hookit(&serve, &["partner", "enable", partner]).await.ok();
+    assert!(enabled.contains("now enabled"), "{enabled}");
+    let table = hookit(&serve, &["partner", "list"]).await.ok();
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        table.contains("Bali Bites") && table.contains("Second"),
+        "{table}"
+    );
+
+    let unknown = hookit(&serve, &["partner", "disable", UNKNOWN_PARTNER])
+        .await
+        .failed();
+    assert!(unknown.contains("not found"), "{unknown}");
+    assert!(unknown.contains("resource_not_found"), "{unknown}");
+    let malformed = hookit(&serve, &["map", "list", "--partner", "nope"])
+        .await
+        .failed();
+    assert!(malformed.contains("request_invalid"), "{malformed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_comes_from_env_or_data_dir_and_is_never_printed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let clients = tempfile::tempdir().expect("dir");
+    let data_dir = clients.path().to_string_lossy().into_owned();
+
+    let missing = hookit_with(
+        &[
+            ("HOOKIT_SERVER", &serve.base),
+            ("HOOKIT_DATA_DIR", &data_dir),
+        ],
+        &["partner", "list"],
+    )
+    .await
+    .failed();
+    assert!(missing.contains("HOOKIT_OPERATOR_TOKEN"), "{missing}");
+    assert!(missing.contains("operator-token"), "{missing}");
+
+    let wrong = "hkop_not_the_token";
+    let refused = hookit_with(
+        &[
+            ("HOOKIT_SERVER", &serve.base),
+            ("HOOKIT_OPERATOR_TOKEN", wrong),
+        ],
+        &["partner", "list"],
+    )
+    .await
+    .failed();
+    assert!(
+        refused.contains("refused") && refused.contains("HOOKIT_OPERATOR_TOKEN"),
+        "{refused}"
+    );
+    assert!(!refused.contains(wrong), "the token was printed: {refused}");
+
+    write_token(clients.path(), OPERATOR_TOKEN);
+    let from_file = hookit_with(
+        &[("HOOKIT_SERVER", &serve.base)],
+        &["partner", "list", "--data-dir", &data_dir],
+    )
+    .await
+    .ok();
+    assert!(from_file.contains("No partners"), "{from_file}");
+    assert!(!from_file.contains(OPERATOR_TOKEN));
+
+    write_token(clients.path(), wrong);
+    let refused = hookit_with(
+        &[
+            ("HOOKIT_SERVER", &serve.base),
+            ("HOOKIT_DATA_DIR", &data_dir),
+        ],
+        &["deliveries", "list"],
+    )
+    .await
+    .failed();
+    assert!(refused.contains("operator-token"), "{refused}");
+    assert!(!refused.contains(wrong), "the token was printed: {refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_is_named_with_how_to_point_elsewhere() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let stderr = hookit_with(
+        &[
+            ("HOOKIT_SERVER", &server),
+            ("HOOKIT_OPERATOR_TOKEN", OPERATOR_TOKEN),
+        ],
+        &["deliveries", "show", "evt_00000000000000000000000000000000"],
+    )
+    .await
+    .failed();
+    assert!(stderr.contains("not reachable"), "{stderr}");
+    assert!(
+        stderr.contains(&server) && stderr.contains("--server"),
+        "{stderr}"
+    );
+}
+
+fn write_token(data_dir: &Path, token: &str) {
+    std::fs::write(data_dir.join("operator-token"), format!("{token}\n")).expect("write token");
+}
