@@ -1,21 +1,24 @@
-//! The HTTP APIs: operator, ingest and health. Handlers validate, write to the store
+//! The HTTP APIs: operator, ingest, partner, health and metrics. Handlers validate, write to the store
 //! and return; they never send a webhook themselves — that is the dispatcher's job.
 
 pub mod error;
 pub mod extract;
 mod health;
 mod ingest;
-mod operator;
+pub mod operator;
+pub mod partner;
 
 use crate::credentials::{MasterKey, Secret};
 use crate::dispatcher::DispatcherHealth;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use error::ApiError;
+use operator::Operator;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -29,6 +32,8 @@ pub struct AppState {
     pub ingest_token: Arc<Secret>,
     pub allow_private_targets: bool,
     pub dispatcher: DispatcherHealth,
+    pub metrics: Arc<Metrics>,
+    pub auth_throttle: Arc<partner::AuthThrottle>,
 }
 
 /// The full router of `hookit serve`.
@@ -41,14 +46,31 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         state.clone(),
         require_ingest,
     ));
+    let partner = partner::routes(state.clone());
     Router::new()
         .merge(health::routes())
         .nest("/v1/operator", operator)
         .nest("/v1/ingest", ingest)
+        .nest("/v1/partner", partner)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
+}
+
+/// Gives every request an id, for the partner API's bodies and every answer's
+/// `x-request-id` header.
+async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = crate::ids::IdKind::Request.generate();
+    request
+        .extensions_mut()
+        .insert(partner::RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 async fn unknown_route() -> ApiError {
@@ -67,23 +89,65 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-async fn require_operator(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match check_bearer(&request, &state.operator_token, "operator") {
-        Ok(()) => next.run(request).await,
-        Err(err) => axum::response::IntoResponse::into_response(err),
+async fn require_operator(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = bearer(&request, "operator").map(str::to_owned);
+    let identified = match presented {
+        Ok(token) => identify_operator(&state, &token).await,
+        Err(err) => Err(err),
+    };
+    match identified {
+        Ok(operator) => {
+            request.extensions_mut().insert(operator);
+            next.run(request).await
+        }
+        Err(err) => {
+            state.metrics.auth_failure("operator");
+            err.into_response()
+        }
+    }
+}
+
+/// The bootstrap token is `root`; any other must be a named token in the store
+/// (looked up by its hash, so revoking it takes effect on the next request).
+async fn identify_operator(state: &AppState, presented: &str) -> Result<Operator, ApiError> {
+    if digests_match(presented, state.operator_token.expose()) {
+        return Ok(Operator {
+            name: operator::ROOT_TOKEN_NAME.to_owned(),
+        });
+    }
+    let hash = crate::credentials::hash_secret(presented);
+    match state.store.find_operator_token(&hash).await? {
+        Some(token) => Ok(Operator { name: token.name }),
+        None => Err(invalid_token("operator")),
     }
 }
 
 async fn require_ingest(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match check_bearer(&request, &state.ingest_token, "ingest") {
         Ok(()) => next.run(request).await,
-        Err(err) => axum::response::IntoResponse::into_response(err),
+        Err(err) => {
+            state.metrics.auth_failure("ingest");
+            err.into_response()
+        }
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against the expected token in constant time
-/// (comparing digests, so not even the length leaks).
+/// Checks `Authorization: Bearer <token>` against the expected token.
 fn check_bearer(request: &Request, expected: &Secret, which: &str) -> Result<(), ApiError> {
+    let presented = bearer(request, which)?;
+    if digests_match(presented, expected.expose()) {
+        Ok(())
+    } else {
+        Err(invalid_token(which))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer<'r>(request: &'r Request, which: &str) -> Result<&'r str, ApiError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -91,21 +155,27 @@ fn check_bearer(request: &Request, expected: &Secret, which: &str) -> Result<(),
             format!("send `Authorization: Bearer <{which} token>`"),
         ));
     };
-    let presented = value
+    value
         .to_str()
         .ok()
         .and_then(|text| text.strip_prefix("Bearer "))
         .map(str::trim)
-        .unwrap_or_default();
-    let matches: bool = Sha256::digest(presented.as_bytes())
-        .ct_eq(&Sha256::digest(expected.expose().as_bytes()))
-        .into();
-    if presented.is_empty() || !matches {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "auth_invalid_credential",
-            format!("the {which} token is not valid"),
-        ));
-    }
-    Ok(())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| invalid_token(which))
+}
+
+fn invalid_token(which: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "auth_invalid_credential",
+        format!("the {which} token is not valid"),
+    )
+}
+
+/// Compares two secrets in constant time by their digests, so not even the length
+/// leaks.
+fn digests_match(presented: &str, expected: &str) -> bool {
+    Sha256::digest(presented.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
 }

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// Most delivery attempts in flight to one URL [default: 8].
     #[arg(long, env = "HOOKIT_PER_URL_CONCURRENCY", value_name = "N")]
     pub per_url_concurrency: Option<String>,
+    /// The window over which failed partner authentications from one address are
+    /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
+    #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
+    pub auth_failure_window: Option<String>,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -132,6 +136,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub per_url_concurrency: usize,
+    pub auth_failure_window: Duration,
 }
 
 /// Why the configuration was rejected.
@@ -200,9 +205,11 @@ const MAX_BODY_BYTES: Setting = Setting::new("HOOKIT_MAX_BODY_BYTES", "max_body_
 const WORKERS: Setting = Setting::new("HOOKIT_WORKERS", "workers");
 const PER_URL_CONCURRENCY: Setting =
     Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
+const AUTH_FAILURE_WINDOW: Setting =
+    Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
 
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 13] = [
+const FILE_SETTINGS: [&Setting; 14] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -216,6 +223,7 @@ const FILE_SETTINGS: [&Setting; 13] = [
     &MAX_BODY_BYTES,
     &WORKERS,
     &PER_URL_CONCURRENCY,
+    &AUTH_FAILURE_WINDOW,
 ];
 
 impl ServeConfig {
@@ -308,6 +316,19 @@ impl ServeConfig {
                 65_536,
                 defaults.per_url_concurrency,
             )?,
+            auth_failure_window: layers
+                .get(
+                    &AUTH_FAILURE_WINDOW,
+                    args.auth_failure_window.clone(),
+                    |s| {
+                        values::duration_in(
+                            s,
+                            Duration::from_millis(1),
+                            Duration::from_secs(86_400),
+                        )
+                    },
+                )?
+                .unwrap_or(defaults.auth_failure_window),
             data_dir,
             database,
             attempt_timeout,
@@ -359,6 +380,7 @@ impl Default for ServeConfig {
             max_body_bytes: MIB,
             workers: 128,
             per_url_concurrency: 8,
+            auth_failure_window: Duration::from_secs(60),
         }
     }
 }

@@ -18,7 +18,10 @@ mod url_slots;
 
 use crate::credentials::MasterKey;
 use crate::ids::IdKind;
-use crate::store::{AttemptOutcome, BatchLimits, ClaimRequest, ClaimedDelivery, Store, now_millis};
+use crate::metrics::Metrics;
+use crate::store::{
+    AttemptOutcome, AttemptResult, BatchLimits, ClaimRequest, ClaimedDelivery, Store, now_millis,
+};
 use retry::RetryPolicy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +71,7 @@ struct Shared {
     workers: Arc<Semaphore>,
     slots: UrlSlots,
     wake_claimer: Notify,
+    metrics: Arc<Metrics>,
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
 }
 
@@ -76,6 +80,7 @@ impl Dispatcher {
     pub fn start(
         store: Arc<dyn Store>,
         master_key: Arc<MasterKey>,
+        metrics: Arc<Metrics>,
         settings: DispatcherSettings,
     ) -> Dispatcher {
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -94,6 +99,7 @@ impl Dispatcher {
             store,
             settings,
             master_key,
+            metrics,
             outcomes,
         });
         let mut tasks = JoinSet::new();
@@ -259,13 +265,14 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) {
     .await;
     let finished_at = now_millis();
     let retry_at = match &report.result {
-        crate::store::AttemptResult::Acknowledged { .. } => None,
-        crate::store::AttemptResult::Failed { retry_after, .. } => {
+        AttemptResult::Acknowledged { .. } => None,
+        AttemptResult::Failed { retry_after, .. } => {
             shared
                 .retry
                 .retry_at(delivery.retry_index, finished_at, *retry_after)
         }
     };
+    observe(&shared.metrics, &delivery, &report, retry_at, finished_at);
     let outcome = AttemptOutcome {
         event_id: delivery.event_id,
         owner: shared.owner.clone(),
@@ -283,6 +290,28 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) {
             "outcome recorder stopped; the lease will expire and the delivery be retried"
         );
     }
+}
+
+fn observe(
+    metrics: &Metrics,
+    delivery: &ClaimedDelivery,
+    report: &attempt::AttemptReport,
+    retry_at: Option<crate::store::Millis>,
+    finished_at: crate::store::Millis,
+) {
+    if delivery.attempt_number == 1 {
+        metrics.first_attempt(delivery.order_count);
+    }
+    let outcome = match (&report.result, retry_at) {
+        (AttemptResult::Acknowledged { .. }, _) => {
+            let waited = (finished_at - delivery.first_ingested_at).max(0) as f64 / 1000.0;
+            metrics.acknowledged_after(waited);
+            "acknowledged"
+        }
+        (AttemptResult::Failed { .. }, Some(_)) => "failed",
+        (AttemptResult::Failed { .. }, None) => "dead",
+    };
+    metrics.attempt(&delivery.partner_id, outcome, report.duration.as_secs_f64());
 }
 
 /// The most outcomes written in one transaction.

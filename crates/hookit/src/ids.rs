@@ -23,6 +23,8 @@ pub enum IdKind {
     Queued,
     /// A request, echoed in responses and logs (`req_`).
     Request,
+    /// An audit log entry (`aud_`).
+    Audit,
 }
 
 impl IdKind {
@@ -35,6 +37,7 @@ impl IdKind {
             IdKind::OrderChange => "chg_",
             IdKind::Queued => "que_",
             IdKind::Request => "req_",
+            IdKind::Audit => "aud_",
         }
     }
 

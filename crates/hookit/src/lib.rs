@@ -22,5 +22,7 @@ pub mod demo;
 pub mod dispatcher;
 pub mod ids;
 pub mod listen;
+pub mod metrics;
+pub mod order_flow;
 pub mod serve;
 pub mod store;

@@ -6,10 +6,12 @@
 //! way: stop accepting requests, stop claiming deliveries, let in-flight attempts
 //! finish, record them, exit.
 
+use crate::api::partner::AuthThrottle;
 use crate::api::{self, AppState};
 use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
 use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
+use crate::metrics::Metrics;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{BatchLimits, Store};
 use std::sync::Arc;
@@ -68,9 +70,11 @@ impl Server {
                 );
             }
         };
+        let metrics = Arc::new(Metrics::default());
         let dispatcher = Dispatcher::start(
             Arc::clone(&store),
             Arc::clone(&master_key),
+            Arc::clone(&metrics),
             DispatcherSettings {
                 tick: config.tick,
                 batch: BatchLimits {
@@ -97,6 +101,8 @@ impl Server {
             ingest_token: Arc::new(ingest_token),
             allow_private_targets: config.allow_private_targets,
             dispatcher: dispatcher.health(),
+            metrics,
+            auth_throttle: Arc::new(AuthThrottle::new(config.auth_failure_window)),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -108,7 +114,8 @@ impl Server {
             let graceful = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            if let Err(err) = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            if let Err(err) = axum::serve(listener, service)
                 .with_graceful_shutdown(graceful)
                 .await
             {

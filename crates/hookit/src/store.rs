@@ -51,10 +51,11 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
-    // --- partners -------------------------------------------------------------------
+    // --- partners (operator actions carry their audit entry, written in the same
+    // transaction) -------------------------------------------------------------------
 
     /// Stores a new partner with its hashed API secret and encrypted webhook secret.
-    async fn create_partner(&self, partner: NewPartner) -> StoreResult<Partner>;
+    async fn create_partner(&self, partner: NewPartner, audit: AuditEntry) -> StoreResult<Partner>;
     /// All partners, oldest first.
     async fn list_partners(&self) -> StoreResult<Vec<Partner>>;
     /// One partner by id.
@@ -62,21 +63,31 @@ pub trait Store: Send + Sync + 'static {
     /// One partner by its public `partner_key`, with its secret hash (for Basic auth).
     async fn find_partner_by_key(&self, partner_key: &str) -> StoreResult<Option<PartnerAuth>>;
     /// Replaces the API secret hash; the old secret stops working at once.
-    async fn set_secret_hash(&self, id: &str, secret_hash: &str, now: Millis) -> StoreResult<()>;
+    async fn set_secret_hash(
+        &self,
+        id: &str,
+        secret_hash: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     /// Replaces the encrypted webhook secret; every later attempt signs with the new one.
-    async fn set_webhook_secret(&self, id: &str, encrypted: &[u8], now: Millis) -> StoreResult<()>;
+    async fn set_webhook_secret(
+        &self,
+        id: &str,
+        encrypted: &[u8],
+        audit: AuditEntry,
+    ) -> StoreResult<()>;
     /// Enables or disables a partner.
     async fn set_partner_enabled(
         &self,
         id: &str,
         enabled: bool,
-        now: Millis,
+        audit: AuditEntry,
     ) -> StoreResult<Partner>;
 
     // --- mappings -------------------------------------------------------------------
 
     /// Creates or replaces the URL of one (partner, brand, branch, event type) tuple.
-    async fn upsert_mapping(&self, mapping: NewMapping, now: Millis) -> StoreResult<Mapping>;
+    async fn upsert_mapping(&self, mapping: NewMapping, audit: AuditEntry) -> StoreResult<Mapping>;
     /// A partner's mappings, or every mapping when `partner_id` is `None`.
     async fn list_mappings(&self, partner_id: Option<&str>) -> StoreResult<Vec<Mapping>>;
     /// Deletes a mapping; its pending deliveries stop (kept, marked `mapping_deleted`).
@@ -84,7 +95,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         partner_id: &str,
         mapping_id: &str,
-        now: Millis,
+        audit: AuditEntry,
     ) -> StoreResult<DeletedMapping>;
 
     // --- ingest and orders ----------------------------------------------------------
@@ -105,8 +116,6 @@ pub trait Store: Send + Sync + 'static {
     async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()>;
     /// Records attempt outcomes and moves deliveries on (delivered, retry or dead).
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()>;
-    /// When the next pending delivery becomes due, if any (lets an idle dispatcher sleep).
-    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
 
     // --- deliveries for operators ---------------------------------------------------
 
@@ -115,7 +124,47 @@ pub trait Store: Send + Sync + 'static {
     /// One delivery with all its attempts.
     async fn get_delivery(&self, event_id: &str) -> StoreResult<Option<DeliveryDetail>>;
     /// Makes a delivery pending again under the same event id with a fresh schedule.
-    async fn replay_delivery(&self, event_id: &str, now: Millis) -> StoreResult<DeliverySummary>;
+    async fn replay_delivery(
+        &self,
+        event_id: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<DeliverySummary>;
     /// Replays every delivery matching the filter that can be replayed; returns the count.
-    async fn replay_matching(&self, filter: DeliveryFilter, now: Millis) -> StoreResult<u64>;
+    async fn replay_matching(&self, filter: DeliveryFilter, audit: AuditEntry) -> StoreResult<u64>;
+    /// Per-partner counts of pending and dead work, for metrics.
+    async fn delivery_stats(&self) -> StoreResult<Vec<PartnerDeliveryStats>>;
+
+    // --- the partner API ------------------------------------------------------------
+
+    /// An order, if the partner is mapped to its (brand, branch).
+    async fn get_order_for_partner(
+        &self,
+        partner_id: &str,
+        order_id: i64,
+    ) -> StoreResult<Option<StoredOrder>>;
+    /// A page of the orders the partner is mapped to, newest `placed_at` first.
+    async fn list_orders_for_partner(&self, query: PartnerOrderQuery) -> StoreResult<OrderPage>;
+    /// The first answer stored under an idempotency key in `scope`, if any.
+    async fn idempotent_answer(&self, scope: &str, key: &str) -> StoreResult<Option<StoredAnswer>>;
+    /// Writes a partner's change of an order (the next version of its record) with the
+    /// change it emits and the answer to keep under its idempotency key, in one
+    /// transaction; fails with `Conflict` if the order moved on meanwhile.
+    async fn commit_partner_change(&self, change: PartnerOrderChange) -> StoreResult<()>;
+
+    // --- operators ------------------------------------------------------------------
+
+    /// Stores a named operator token (its hash only).
+    async fn create_operator_token(
+        &self,
+        token: NewOperatorToken,
+        audit: AuditEntry,
+    ) -> StoreResult<OperatorToken>;
+    /// The named tokens, without hashes.
+    async fn list_operator_tokens(&self) -> StoreResult<Vec<OperatorToken>>;
+    /// The token whose hash this is.
+    async fn find_operator_token(&self, token_hash: &str) -> StoreResult<Option<OperatorToken>>;
+    /// Revokes a token at once.
+    async fn revoke_operator_token(&self, name: &str, audit: AuditEntry) -> StoreResult<()>;
+    /// The audit log, newest first.
+    async fn list_audit(&self, page: u32, size: u32) -> StoreResult<AuditPage>;
 }

@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the store answers and the
-//! dispatcher runs).
+//! `/healthz` (the process answers), `/readyz` (the store answers and the
+//! dispatcher runs) and `/metrics` (Prometheus text).
 
 use super::AppState;
 use axum::extract::State;
@@ -12,6 +12,28 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    let content_type = [("content-type", "text/plain; version=0.0.4")];
+    match state.store.delivery_stats().await {
+        Ok(stats) => (
+            StatusCode::OK,
+            content_type,
+            state.metrics.render(&stats, crate::store::now_millis()),
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "metrics: cannot read delivery stats");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                content_type,
+                "# the store is unreachable\n".into(),
+            )
+        }
+    }
 }
 
 async fn healthz() -> Json<Value> {

@@ -113,6 +113,11 @@ async fn store(
             now: now_millis(),
         })
         .await?;
+    if !outcome.idempotent_replay {
+        for result in &outcome.results {
+            state.metrics.ingested(&result.event, &result.result, 1);
+        }
+    }
     Ok(outcome)
 }
 

@@ -10,6 +10,8 @@ mod deliveries;
 mod dispatch;
 mod ingest;
 mod migrate;
+mod operators;
+mod partner_api;
 mod partners;
 
 use super::*;
@@ -164,8 +166,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_partner(&self, partner: NewPartner) -> StoreResult<Partner> {
-        self.write(move |tx| partners::create(tx, &partner)).await
+    async fn create_partner(&self, partner: NewPartner, audit: AuditEntry) -> StoreResult<Partner> {
+        self.write(move |tx| {
+            let created = partners::create(tx, &partner)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(created)
+        })
+        .await
     }
 
     async fn list_partners(&self) -> StoreResult<Vec<Partner>> {
@@ -183,32 +190,58 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn set_secret_hash(&self, id: &str, secret_hash: &str, now: Millis) -> StoreResult<()> {
+    async fn set_secret_hash(
+        &self,
+        id: &str,
+        secret_hash: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<()> {
         let (id, hash) = (id.to_owned(), secret_hash.to_owned());
-        self.write(move |tx| partners::set_secret_hash(tx, &id, &hash, now))
-            .await
+        self.write(move |tx| {
+            partners::set_secret_hash(tx, &id, &hash, audit.at)?;
+            operators::record_audit(tx, &audit)
+        })
+        .await
     }
 
-    async fn set_webhook_secret(&self, id: &str, encrypted: &[u8], now: Millis) -> StoreResult<()> {
+    async fn set_webhook_secret(
+        &self,
+        id: &str,
+        encrypted: &[u8],
+        audit: AuditEntry,
+    ) -> StoreResult<()> {
         let (id, encrypted) = (id.to_owned(), encrypted.to_owned());
-        self.write(move |tx| partners::set_webhook_secret(tx, &id, &encrypted, now))
-            .await
+        self.write(move |tx| {
+            partners::set_webhook_secret(tx, &id, &encrypted, audit.at)?;
+            operators::record_audit(tx, &audit)
+        })
+        .await
     }
 
     async fn set_partner_enabled(
         &self,
         id: &str,
         enabled: bool,
-        now: Millis,
+        audit: AuditEntry,
     ) -> StoreResult<Partner> {
         let id = id.to_owned();
-        self.write(move |tx| partners::set_enabled(tx, &id, enabled, now))
-            .await
+        self.write(move |tx| {
+            let partner = partners::set_enabled(tx, &id, enabled, audit.at)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(partner)
+        })
+        .await
     }
 
-    async fn upsert_mapping(&self, mapping: NewMapping, now: Millis) -> StoreResult<Mapping> {
-        self.write(move |tx| partners::upsert_mapping(tx, &mapping, now))
-            .await
+    async fn upsert_mapping(&self, mapping: NewMapping, audit: AuditEntry) -> StoreResult<Mapping> {
+        self.write(move |tx| {
+            let stored = partners::upsert_mapping(tx, &mapping, audit.at)?;
+            let mut audit = audit;
+            audit.details["mapping_id"] = serde_json::json!(stored.id);
+            operators::record_audit(tx, &audit)?;
+            Ok(stored)
+        })
+        .await
     }
 
     async fn list_mappings(&self, partner_id: Option<&str>) -> StoreResult<Vec<Mapping>> {
@@ -221,11 +254,17 @@ impl Store for SqliteStore {
         &self,
         partner_id: &str,
         mapping_id: &str,
-        now: Millis,
+        audit: AuditEntry,
     ) -> StoreResult<DeletedMapping> {
         let (partner_id, mapping_id) = (partner_id.to_owned(), mapping_id.to_owned());
-        self.write(move |tx| dispatch::delete_mapping(tx, &partner_id, &mapping_id, now))
-            .await
+        self.write(move |tx| {
+            let deleted = dispatch::delete_mapping(tx, &partner_id, &mapping_id, audit.at)?;
+            let mut audit = audit;
+            audit.details["stopped"] = serde_json::json!(deleted.stopped);
+            operators::record_audit(tx, &audit)?;
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome> {
@@ -267,17 +306,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
-        self.read(|conn| {
-            Ok(conn.query_row(
-                "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'",
-                [],
-                |row| row.get(0),
-            )?)
-        })
-        .await
-    }
-
     async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage> {
         self.read(move |conn| deliveries::list(conn, &filter)).await
     }
@@ -288,14 +316,88 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn replay_delivery(&self, event_id: &str, now: Millis) -> StoreResult<DeliverySummary> {
+    async fn replay_delivery(
+        &self,
+        event_id: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<DeliverySummary> {
         let event_id = event_id.to_owned();
-        self.write(move |tx| deliveries::replay_one(tx, &event_id, now))
+        self.write(move |tx| {
+            let summary = deliveries::replay_one(tx, &event_id, audit.at)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(summary)
+        })
+        .await
+    }
+
+    async fn replay_matching(&self, filter: DeliveryFilter, audit: AuditEntry) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let replayed = deliveries::replay_matching(tx, &filter, audit.at)?;
+            let mut audit = audit;
+            audit.details["replayed"] = serde_json::json!(replayed);
+            operators::record_audit(tx, &audit)?;
+            Ok(replayed)
+        })
+        .await
+    }
+
+    async fn delivery_stats(&self) -> StoreResult<Vec<PartnerDeliveryStats>> {
+        self.read(partner_api::delivery_stats).await
+    }
+
+    async fn get_order_for_partner(
+        &self,
+        partner_id: &str,
+        order_id: i64,
+    ) -> StoreResult<Option<StoredOrder>> {
+        let partner_id = partner_id.to_owned();
+        self.read(move |conn| partner_api::get_order(conn, &partner_id, order_id))
             .await
     }
 
-    async fn replay_matching(&self, filter: DeliveryFilter, now: Millis) -> StoreResult<u64> {
-        self.write(move |tx| deliveries::replay_matching(tx, &filter, now))
+    async fn list_orders_for_partner(&self, query: PartnerOrderQuery) -> StoreResult<OrderPage> {
+        self.read(move |conn| partner_api::list_orders(conn, &query))
+            .await
+    }
+
+    async fn idempotent_answer(&self, scope: &str, key: &str) -> StoreResult<Option<StoredAnswer>> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.read(move |conn| partner_api::answer(conn, &scope, &key))
+            .await
+    }
+
+    async fn commit_partner_change(&self, change: PartnerOrderChange) -> StoreResult<()> {
+        self.write(move |tx| partner_api::commit_change(tx, &change))
+            .await
+    }
+
+    async fn create_operator_token(
+        &self,
+        token: NewOperatorToken,
+        audit: AuditEntry,
+    ) -> StoreResult<OperatorToken> {
+        self.write(move |tx| operators::create_token(tx, &token, &audit))
+            .await
+    }
+
+    async fn list_operator_tokens(&self) -> StoreResult<Vec<OperatorToken>> {
+        self.read(operators::list_tokens).await
+    }
+
+    async fn find_operator_token(&self, token_hash: &str) -> StoreResult<Option<OperatorToken>> {
+        let hash = token_hash.to_owned();
+        self.read(move |conn| operators::find_token(conn, &hash))
+            .await
+    }
+
+    async fn revoke_operator_token(&self, name: &str, audit: AuditEntry) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.write(move |tx| operators::revoke_token(tx, &name, &audit))
+            .await
+    }
+
+    async fn list_audit(&self, page: u32, size: u32) -> StoreResult<AuditPage> {
+        self.read(move |conn| operators::list_audit(conn, page, size))
             .await
     }
 }

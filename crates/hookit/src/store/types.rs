@@ -295,3 +295,102 @@ pub struct DeliveryDetail {
     pub body: String,
     pub attempts: Vec<AttemptRecord>,
 }
+
+/// One operator action, written in the same transaction as the action itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub at: Millis,
+    /// The name of the operator token that acted (`root` for the bootstrap token).
+    pub actor: String,
+    /// What was done, e.g. `partner.created`.
+    pub action: String,
+    /// What it was done to, e.g. a partner id.
+    pub target: String,
+    /// More about it; never a secret.
+    pub details: serde_json::Value,
+}
+
+/// A page of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub page: u32,
+    pub size: u32,
+    pub total: u64,
+}
+
+/// A named operator token, as listed (never its value or hash).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OperatorToken {
+    pub name: String,
+    pub created_at: Millis,
+    pub created_by: String,
+}
+
+/// A token to store: its name and the hash of its value.
+#[derive(Debug, Clone)]
+pub struct NewOperatorToken {
+    pub name: String,
+    pub token_hash: String,
+    pub created_by: String,
+    pub now: Millis,
+}
+
+/// Pending and dead work of one partner.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartnerDeliveryStats {
+    pub partner_id: String,
+    /// Deliveries not yet acknowledged nor dead.
+    pub pending: u64,
+    /// Routed changes not yet in a delivery.
+    pub queued: u64,
+    /// When the oldest pending delivery or queued change was ingested.
+    pub oldest_pending_at: Option<Millis>,
+    pub dead: u64,
+}
+
+/// Which of a partner's orders to list.
+#[derive(Debug, Clone)]
+pub struct PartnerOrderQuery {
+    pub partner_id: String,
+    /// `placed_at` range, inclusive start, exclusive end.
+    pub placed_from: Millis,
+    pub placed_to: Millis,
+    pub status: Option<i64>,
+    pub branch_id: Option<i64>,
+    /// From 1.
+    pub page: u32,
+    pub size: u32,
+}
+
+/// A page of order records.
+#[derive(Debug, Clone)]
+pub struct OrderPage {
+    /// Compact JSON records, exactly as webhooks carry them.
+    pub records: Vec<Vec<u8>>,
+    pub total: u64,
+}
+
+/// An answer kept under an idempotency key.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub request_digest: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// A partner's change of an order, ready to commit.
+#[derive(Debug, Clone)]
+pub struct PartnerOrderChange {
+    pub partner_id: String,
+    /// The version the change was computed from; the commit fails if it moved on.
+    pub expected_version: i64,
+    /// The next record, with `version = expected_version + 1` already set.
+    pub order: klikit_webhook::Order,
+    pub event_type: EventType,
+    /// Idempotency scope and key, and the answer to keep under them.
+    pub idempotency_scope: String,
+    pub idempotency_key: String,
+    pub answer: StoredAnswer,
+    pub now: Millis,
+}

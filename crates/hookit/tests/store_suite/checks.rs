@@ -33,7 +33,7 @@ pub async fn partners_round_trip(store: &dyn Store) {
 pub async fn secrets_and_enabled_flag(store: &dyn Store) {
     let p = partner(store, "Acme").await;
     store
-        .set_secret_hash(&p.id, "sha256:11", T0 + 1)
+        .set_secret_hash(&p.id, "sha256:11", audit("rotate"))
         .await
         .expect("rotate");
     let auth = store
@@ -43,17 +43,24 @@ pub async fn secrets_and_enabled_flag(store: &dyn Store) {
         .expect("found");
     assert_eq!(auth.secret_hash, "sha256:11");
     store
-        .set_webhook_secret(&p.id, &[9, 9], T0 + 2)
+        .set_webhook_secret(&p.id, &[9, 9], audit("rotate"))
         .await
         .expect("rotate webhook");
     let disabled = store
-        .set_partner_enabled(&p.id, false, T0 + 3)
+        .set_partner_enabled(
+            &p.id,
+            false,
+            AuditEntry {
+                at: T0 + 3,
+                ..audit("partner.disabled")
+            },
+        )
         .await
         .expect("disable");
     assert!(!disabled.enabled);
     assert_eq!(disabled.updated_at, T0 + 3);
     let missing = store
-        .set_secret_hash(&IdKind::Partner.generate(), "x", T0)
+        .set_secret_hash(&IdKind::Partner.generate(), "x", audit("rotate"))
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
 }
@@ -95,14 +102,16 @@ pub async fn mappings_upsert_and_delete(store: &dyn Store) {
         2
     );
     store
-        .delete_mapping(&p.id, &first.id, T0)
+        .delete_mapping(&p.id, &first.id, audit("mapping.deleted"))
         .await
         .expect("delete");
     assert_eq!(
         store.list_mappings(Some(&p.id)).await.expect("list"),
         vec![wide]
     );
-    let gone = store.delete_mapping(&p.id, &first.id, T0).await;
+    let gone = store
+        .delete_mapping(&p.id, &first.id, audit("mapping.deleted"))
+        .await;
     assert!(matches!(gone, Err(StoreError::NotFound { .. })));
 }
 
@@ -156,7 +165,7 @@ pub async fn routing_prefers_exact_branch_and_skips_disabled(store: &dyn Store) 
     )
     .await;
     store
-        .set_partner_enabled(&off.id, false, T0)
+        .set_partner_enabled(&off.id, false, audit("partner.disabled"))
         .await
         .expect("disable");
     let outcome = ingest(
@@ -514,7 +523,13 @@ pub async fn failures_retry_then_die_and_replay_keeps_bytes(store: &dyn Store) {
     assert_eq!(dead.attempts[1].attempt, 2);
     assert!(claim(store, T0 + 1_000_000).await.is_empty());
     let replayed = store
-        .replay_delivery(&first.event_id, T0 + 100)
+        .replay_delivery(
+            &first.event_id,
+            AuditEntry {
+                at: T0 + 100,
+                ..audit("delivery.replayed")
+            },
+        )
         .await
         .expect("replay");
     assert_eq!(replayed.state, DeliveryState::Pending);
@@ -523,7 +538,15 @@ pub async fn failures_retry_then_die_and_replay_keeps_bytes(store: &dyn Store) {
     assert_eq!(again.body, first.body, "replay sends the same bytes");
     assert_eq!(again.retry_index, 0, "replay starts a fresh schedule");
     assert_eq!(again.attempt_number, 3, "attempt numbers keep counting");
-    let busy = store.replay_delivery(&first.event_id, T0 + 101).await;
+    let busy = store
+        .replay_delivery(
+            &first.event_id,
+            AuditEntry {
+                at: T0 + 101,
+                ..audit("delivery.replayed")
+            },
+        )
+        .await;
     assert!(
         matches!(busy, Err(StoreError::Conflict(_))),
         "a pending delivery is not replayed"
@@ -561,7 +584,7 @@ pub async fn deleting_a_mapping_stops_its_work(store: &dyn Store) {
     )
     .await;
     let deleted = store
-        .delete_mapping(&p.id, &m.id, T0 + 1)
+        .delete_mapping(&p.id, &m.id, audit("mapping.deleted"))
         .await
         .expect("delete");
     assert_eq!(
@@ -583,7 +606,13 @@ pub async fn deleting_a_mapping_stops_its_work(store: &dyn Store) {
         Some("mapping_deleted")
     );
     let replay = store
-        .replay_delivery(&page.deliveries[0].event_id, T0 + 3)
+        .replay_delivery(
+            &page.deliveries[0].event_id,
+            AuditEntry {
+                at: T0 + 3,
+                ..audit("delivery.replayed")
+            },
+        )
         .await;
     assert!(matches!(replay, Err(StoreError::Conflict(_))));
 }

@@ -50,6 +50,16 @@ pub fn order(id: i64, brand: i64, branch: i64, status: i64, updated_at: &str) ->
     Order::from_json_bytes(text.as_bytes()).expect("valid order")
 }
 
+pub fn audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        at: T0,
+        actor: "root".into(),
+        action: action.into(),
+        target: "test".into(),
+        details: json!({}),
+    }
+}
+
 pub fn item(event_type: EventType, order: Order) -> IngestItem {
     IngestItem { event_type, order }
 }
@@ -67,14 +77,17 @@ pub async fn ingest(store: &dyn Store, items: Vec<IngestItem>, now: Millis) -> I
 
 pub async fn partner(store: &dyn Store, name: &str) -> Partner {
     store
-        .create_partner(NewPartner {
-            id: IdKind::Partner.generate(),
-            name: name.into(),
-            partner_key: format!("pk_{}", IdKind::Request.generate()),
-            secret_hash: "sha256:00".into(),
-            webhook_secret_encrypted: vec![1, 2, 3],
-            now: T0,
-        })
+        .create_partner(
+            NewPartner {
+                id: IdKind::Partner.generate(),
+                name: name.into(),
+                partner_key: format!("pk_{}", IdKind::Request.generate()),
+                secret_hash: "sha256:00".into(),
+                webhook_secret_encrypted: vec![1, 2, 3],
+                now: T0,
+            },
+            audit("partner.created"),
+        )
         .await
         .expect("create partner")
 }
@@ -97,7 +110,7 @@ pub async fn map(
                 event_type,
                 url: url.into(),
             },
-            T0,
+            audit("mapping.upserted"),
         )
         .await
         .expect("mapping")

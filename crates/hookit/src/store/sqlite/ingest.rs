@@ -9,7 +9,17 @@ const INGEST_SCOPE: &str = "ingest";
 
 pub(super) fn ingest(tx: &Transaction<'_>, request: IngestRequest) -> StoreResult<IngestOutcome> {
     if let Some(key) = &request.idempotency {
-        if let Some(outcome) = idempotent_answer(tx, INGEST_SCOPE, key)? {
+        if let Some(stored) = lookup_answer(tx, INGEST_SCOPE, &key.key)? {
+            if stored.request_digest != key.request_digest {
+                return Err(StoreError::IdempotencyMismatch {
+                    key: key.key.clone(),
+                });
+            }
+            let mut outcome: IngestOutcome =
+                serde_json::from_slice(&stored.body).map_err(|err| {
+                    StoreError::Backend(format!("stored ingest answer is unreadable: {err}"))
+                })?;
+            outcome.idempotent_replay = true;
             return Ok(outcome);
         }
     }
@@ -22,53 +32,59 @@ pub(super) fn ingest(tx: &Transaction<'_>, request: IngestRequest) -> StoreResul
         idempotent_replay: false,
     };
     if let Some(key) = &request.idempotency {
-        let response = serde_json::to_vec(&outcome)
+        let body = serde_json::to_vec(&outcome)
             .map_err(|err| StoreError::Backend(format!("cannot encode ingest answer: {err}")))?;
-        remember_answer(tx, INGEST_SCOPE, key, &response, request.now)?;
+        let answer = StoredAnswer {
+            request_digest: key.request_digest.clone(),
+            status: 202,
+            body,
+        };
+        remember_answer(tx, INGEST_SCOPE, &key.key, &answer, request.now)?;
     }
     Ok(outcome)
 }
 
-/// The first answer given under this key, if the key was used before.
-fn idempotent_answer(
-    tx: &Transaction<'_>,
+/// The answer first given under this key in this scope, if the key was used before.
+pub(super) fn lookup_answer(
+    conn: &Connection,
     scope: &str,
-    key: &IdempotencyKey,
-) -> StoreResult<Option<IngestOutcome>> {
-    let stored: Option<(String, Vec<u8>)> = tx
+    key: &str,
+) -> StoreResult<Option<StoredAnswer>> {
+    let stored = conn
         .prepare_cached(
-            "SELECT request_digest, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+            "SELECT request_digest, status, response FROM idempotency_keys
+             WHERE scope = ?1 AND key = ?2",
         )?
-        .query_row(params![scope, key.key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
+        .query_row(params![scope, key], |row| {
+            Ok(StoredAnswer {
+                request_digest: row.get(0)?,
+                status: row.get(1)?,
+                body: row.get(2)?,
+            })
         })
         .optional()?;
-    let Some((digest, response)) = stored else {
-        return Ok(None);
-    };
-    if digest != key.request_digest {
-        return Err(StoreError::IdempotencyMismatch {
-            key: key.key.clone(),
-        });
-    }
-    let mut outcome: IngestOutcome = serde_json::from_slice(&response)
-        .map_err(|err| StoreError::Backend(format!("stored ingest answer is unreadable: {err}")))?;
-    outcome.idempotent_replay = true;
-    Ok(Some(outcome))
+    Ok(stored)
 }
 
-fn remember_answer(
+pub(super) fn remember_answer(
     tx: &Transaction<'_>,
     scope: &str,
-    key: &IdempotencyKey,
-    response: &[u8],
+    key: &str,
+    answer: &StoredAnswer,
     now: Millis,
 ) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO idempotency_keys (scope, key, request_digest, response, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO idempotency_keys (scope, key, request_digest, status, response, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![scope, key.key, key.request_digest, response, now])?;
+    .execute(params![
+        scope,
+        key,
+        answer.request_digest,
+        answer.status,
+        answer.body,
+        now
+    ])?;
     Ok(())
 }
 
@@ -137,21 +153,7 @@ fn ingest_one(
         brand_id,
         branch_id,
     };
-    tx.prepare_cached(
-        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
-                                    record, ingested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        change.id,
-        order_id,
-        version,
-        event_type.as_str(),
-        brand_id,
-        branch_id,
-        record,
-        now
-    ])?;
+    insert_change(tx, &change, &record, now)?;
     let routed_to = route_change(tx, &change, now)?;
     Ok(IngestItemResult {
         order_id,
@@ -160,6 +162,31 @@ fn ingest_one(
         version,
         routed_to,
     })
+}
+
+/// Stores one change with the record as it was at that change.
+pub(super) fn insert_change(
+    tx: &Transaction<'_>,
+    change: &OrderChange,
+    record: &[u8],
+    now: Millis,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
+                                    record, ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        change.id,
+        change.order_id,
+        change.version,
+        change.event_type.as_str(),
+        change.brand_id,
+        change.branch_id,
+        record,
+        now
+    ])?;
+    Ok(())
 }
 
 /// One stored order change, as routing needs it.

@@ -7,7 +7,10 @@
 use crate::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[include_str!("0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_initial.sql"),
+    include_str!("0002_operators_and_audit.sql"),
+];
 
 /// Applies every migration newer than the database's version.
 pub(super) fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -1,0 +1,153 @@
+//! Deliveries: listing, detail with attempts, replay.
+
+use super::{Answer, Operator, checked_id, data};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{PathParam, QueryParams, RawBody, parse_json};
+use crate::ids::IdKind;
+use crate::store::{DeliveryFilter, DeliveryState};
+use axum::Extension;
+use axum::extract::State;
+use klikit_webhook::EventType;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Query parameters (and bulk-replay body) selecting deliveries.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeliveryQuery {
+    partner_id: Option<String>,
+    state: Option<String>,
+    event_type: Option<String>,
+    order_id: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+impl DeliveryQuery {
+    fn into_filter(self) -> Result<DeliveryFilter, ApiError> {
+        if let Some(partner_id) = &self.partner_id {
+            checked_id(IdKind::Partner, partner_id, "partner_id")?;
+        }
+        if let Some(cursor) = &self.cursor {
+            checked_id(IdKind::Event, cursor, "cursor")?;
+        }
+        let state = self
+            .state
+            .map(|state| {
+                DeliveryState::parse(&state).ok_or_else(|| {
+                    ApiError::invalid_field("state", "must be one of pending, delivered, dead")
+                })
+            })
+            .transpose()?;
+        let event_type = self
+            .event_type
+            .map(|event| event.parse::<EventType>())
+            .transpose()
+            .map_err(|err| ApiError::invalid_field("event_type", err))?;
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                "must be between 1 and 1000",
+            ));
+        }
+        Ok(DeliveryFilter {
+            partner_id: self.partner_id,
+            state,
+            event_type,
+            order_id: self.order_id,
+            created_from: self
+                .from
+                .as_deref()
+                .map(|t| parse_time("from", t))
+                .transpose()?,
+            created_to: self
+                .to
+                .as_deref()
+                .map(|t| parse_time("to", t))
+                .transpose()?,
+            limit,
+            before: self.cursor,
+        })
+    }
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|err| ApiError::invalid_field(field, format!("must be an RFC 3339 time: {err}")))
+}
+
+pub(super) async fn list_deliveries(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<DeliveryQuery>,
+) -> Answer {
+    let page = state.store.list_deliveries(query.into_filter()?).await?;
+    Ok(data(page))
+}
+
+pub(super) async fn get_delivery(
+    State(state): State<AppState>,
+    PathParam(event_id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Event, &event_id, "event_id")?;
+    let detail = state
+        .store
+        .get_delivery(&event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("delivery {event_id}")))?;
+    Ok(data(detail))
+}
+
+pub(super) async fn replay_delivery(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(event_id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Event, &event_id, "event_id")?;
+    let summary = state
+        .store
+        .replay_delivery(
+            &event_id,
+            operator.audit("delivery.replayed", &event_id, json!({})),
+        )
+        .await?;
+    tracing::info!(event_id = %event_id, "delivery replayed");
+    Ok(data(summary))
+}
+
+/// Bulk replay. The body is a filter like the list query's; an empty body replays
+/// every dead delivery.
+pub(super) async fn replay_matching(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    RawBody(raw): RawBody,
+) -> Answer {
+    let query: DeliveryQuery = if raw.iter().all(u8::is_ascii_whitespace) {
+        DeliveryQuery::default()
+    } else {
+        parse_json(&raw)?
+    };
+    if query.cursor.is_some() || query.limit.is_some() {
+        return Err(ApiError::invalid_field(
+            "cursor",
+            "and `limit` do not apply to a bulk replay; it replays every match",
+        ));
+    }
+    let filter = query.into_filter()?;
+    let audit = operator.audit(
+        "deliveries.replayed",
+        filter.partner_id.as_deref().unwrap_or("*"),
+        json!({
+            "state": filter.state.map(|s| s.as_str()),
+            "event_type": filter.event_type.map(|e| e.as_str()),
+            "order_id": filter.order_id,
+        }),
+    );
+    let replayed = state.store.replay_matching(filter, audit).await?;
+    tracing::info!(replayed, "deliveries replayed in bulk");
+    Ok(data(json!({ "replayed": replayed })))
+}

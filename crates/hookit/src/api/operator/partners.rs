@@ -1,0 +1,230 @@
+//! Partners, their credentials and their URL mappings.
+
+use super::{Answer, Operator, checked_id, data};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{JsonBody, PathParam};
+use crate::credentials::{self, PartnerCredentials};
+use crate::dispatcher::target_policy;
+use crate::ids::IdKind;
+use crate::store::{NewMapping, NewPartner, now_millis};
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use klikit_webhook::EventType;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreatePartner {
+    name: String,
+}
+
+pub(super) async fn create_partner(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    body: JsonBody<CreatePartner>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body.value.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let PartnerCredentials {
+        partner_key,
+        secret_key,
+        webhook_secret_key,
+    } = credentials::generate_partner_credentials();
+    let id = IdKind::Partner.generate();
+    let partner = state
+        .store
+        .create_partner(
+            NewPartner {
+                webhook_secret_encrypted: state
+                    .master_key
+                    .encrypt(webhook_secret_key.expose().as_bytes(), id.as_bytes()),
+                id: id.clone(),
+                name: name.clone(),
+                partner_key,
+                secret_hash: credentials::hash_secret(secret_key.expose()),
+                now: now_millis(),
+            },
+            operator.audit("partner.created", &id, json!({ "name": name })),
+        )
+        .await?;
+    tracing::info!(partner_id = %partner.id, "partner created");
+    let mut answer = json!(partner);
+    answer["secret_key"] = json!(secret_key.expose());
+    answer["webhook_secret_key"] = json!(webhook_secret_key.expose());
+    Ok((StatusCode::CREATED, data(answer)))
+}
+
+pub(super) async fn list_partners(State(state): State<AppState>) -> Answer {
+    Ok(data(state.store.list_partners().await?))
+}
+
+pub(super) async fn get_partner(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    Ok(data(state.store.get_partner(&id).await?))
+}
+
+pub(super) async fn rotate_secret(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    let secret_key = credentials::generate_secret_key();
+    state
+        .store
+        .set_secret_hash(
+            &id,
+            &credentials::hash_secret(secret_key.expose()),
+            operator.audit("partner.secret_rotated", &id, json!({})),
+        )
+        .await?;
+    tracing::info!(partner_id = %id, "partner API secret rotated");
+    Ok(data(json!({ "secret_key": secret_key.expose() })))
+}
+
+pub(super) async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    let secret = credentials::generate_webhook_secret();
+    let encrypted = state
+        .master_key
+        .encrypt(secret.expose().as_bytes(), id.as_bytes());
+    state
+        .store
+        .set_webhook_secret(
+            &id,
+            &encrypted,
+            operator.audit("partner.webhook_secret_rotated", &id, json!({})),
+        )
+        .await?;
+    tracing::info!(partner_id = %id, "partner webhook secret rotated");
+    Ok(data(json!({ "webhook_secret_key": secret.expose() })))
+}
+
+pub(super) async fn disable_partner(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    set_enabled(state, operator, id, false).await
+}
+
+pub(super) async fn enable_partner(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    set_enabled(state, operator, id, true).await
+}
+
+async fn set_enabled(state: AppState, operator: Operator, id: String, enabled: bool) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    let action = if enabled {
+        "partner.enabled"
+    } else {
+        "partner.disabled"
+    };
+    let partner = state
+        .store
+        .set_partner_enabled(&id, enabled, operator.audit(action, &id, json!({})))
+        .await?;
+    tracing::info!(partner_id = %id, enabled, "partner enabled flag changed");
+    Ok(data(partner))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutMapping {
+    brand_id: i64,
+    #[serde(default)]
+    branch_id: Option<i64>,
+    event_type: String,
+    url: String,
+}
+
+pub(super) async fn put_mapping(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(id): PathParam<String>,
+    body: JsonBody<PutMapping>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    let PutMapping {
+        brand_id,
+        branch_id,
+        event_type,
+        url,
+    } = body.value;
+    let event_type: EventType = event_type
+        .parse()
+        .map_err(|err| ApiError::invalid_field("event_type", err))?;
+    let url = target_policy::validate_target_url(&url, state.allow_private_targets)
+        .map_err(|err| ApiError::invalid_field("url", err))?;
+    let audit = operator.audit(
+        "mapping.upserted",
+        &id,
+        json!({
+            "brand_id": brand_id,
+            "branch_id": branch_id,
+            "event_type": event_type.as_str(),
+            "url": url.to_string(),
+        }),
+    );
+    let mapping = state
+        .store
+        .upsert_mapping(
+            NewMapping {
+                id: IdKind::Mapping.generate(),
+                partner_id: id,
+                brand_id,
+                branch_id,
+                event_type,
+                url: url.to_string(),
+            },
+            audit,
+        )
+        .await?;
+    Ok(data(mapping))
+}
+
+pub(super) async fn list_mappings(
+    State(state): State<AppState>,
+    PathParam(id): PathParam<String>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    state.store.get_partner(&id).await?;
+    Ok(data(state.store.list_mappings(Some(&id)).await?))
+}
+
+pub(super) async fn delete_mapping(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam((id, mapping_id)): PathParam<(String, String)>,
+) -> Answer {
+    checked_id(IdKind::Partner, &id, "id")?;
+    checked_id(IdKind::Mapping, &mapping_id, "mapping_id")?;
+    let deleted = state
+        .store
+        .delete_mapping(
+            &id,
+            &mapping_id,
+            operator.audit("mapping.deleted", &id, json!({ "mapping_id": mapping_id })),
+        )
+        .await?;
+    Ok(data(deleted))
+}

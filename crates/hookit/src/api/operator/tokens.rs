@@ -1,0 +1,114 @@
+//! Named operator tokens and the audit log.
+
+use super::{Answer, Operator, data};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::{JsonBody, PathParam, QueryParams};
+use crate::credentials;
+use crate::store::{NewOperatorToken, now_millis};
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The name the bootstrap token from the configuration goes by.
+pub const ROOT_TOKEN_NAME: &str = "root";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MintToken {
+    name: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+pub(super) async fn mint_token(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    body: JsonBody<MintToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body.value.name;
+    if !valid_name(&name) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 64 characters of a-z, 0-9, - and _",
+        ));
+    }
+    if name == ROOT_TOKEN_NAME {
+        return Err(ApiError::invalid_field(
+            "name",
+            "`root` is the bootstrap token from HOOKIT_OPERATOR_TOKEN; choose another name",
+        ));
+    }
+    let token = credentials::generate_token(credentials::OPERATOR_TOKEN_PREFIX);
+    let stored = state
+        .store
+        .create_operator_token(
+            NewOperatorToken {
+                name: name.clone(),
+                token_hash: credentials::hash_secret(token.expose()),
+                created_by: operator.name.clone(),
+                now: now_millis(),
+            },
+            operator.audit("token.minted", &name, json!({})),
+        )
+        .await?;
+    let mut answer = json!(stored);
+    answer["token"] = json!(token.expose());
+    Ok((StatusCode::CREATED, data(answer)))
+}
+
+pub(super) async fn list_tokens(State(state): State<AppState>) -> Answer {
+    let mut tokens = vec![json!({ "name": ROOT_TOKEN_NAME, "source": "configuration" })];
+    for token in state.store.list_operator_tokens().await? {
+        tokens.push(json!(token));
+    }
+    Ok(data(tokens))
+}
+
+pub(super) async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    PathParam(name): PathParam<String>,
+) -> Answer {
+    if name == ROOT_TOKEN_NAME {
+        return Err(ApiError::invalid_field(
+            "name",
+            "the root token is configured (HOOKIT_OPERATOR_TOKEN or the operator-token file); change it there",
+        ));
+    }
+    state
+        .store
+        .revoke_operator_token(&name, operator.audit("token.revoked", &name, json!({})))
+        .await?;
+    Ok(data(json!({ "revoked": name })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    page: Option<u32>,
+    size: Option<u32>,
+}
+
+pub(super) async fn list_audit(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<AuditQuery>,
+) -> Answer {
+    let page = query.page.unwrap_or(1);
+    let size = query.size.unwrap_or(50);
+    if page == 0 {
+        return Err(ApiError::invalid_field("page", "starts at 1"));
+    }
+    if !(1..=500).contains(&size) {
+        return Err(ApiError::invalid_field("size", "must be between 1 and 500"));
+    }
+    Ok(data(state.store.list_audit(page, size).await?))
+}

@@ -1,0 +1,188 @@
+//! The partner API under `/v1/partner/`: Basic `partner_key:secret_key`, answers
+//! `{"request_id", "data"}` or `{"request_id", "error"}`, and a partner sees only the
+//! orders of the (brand, branch) pairs it is mapped to.
+
+mod orders;
+mod throttle;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::credentials;
+use crate::store::PartnerAuth;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use base64::Engine;
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+pub use throttle::AuthThrottle;
+
+pub(super) fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(orders::list_orders))
+        .route("/orders/{id}", get(orders::get_order))
+        .route("/orders/{id}/status", patch(orders::change_status))
+        .route("/webhooks", get(orders::webhooks))
+        .route_layer(middleware::from_fn_with_state(state, authenticate))
+}
+
+/// The id of the request, set for every request by the API's outer layer.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// The partner a request authenticated as.
+#[derive(Clone, Debug)]
+pub struct PartnerIdentity {
+    pub id: String,
+}
+
+/// A partner API answer: the JSON of `data` is written as given, so order records
+/// keep their exact bytes.
+pub struct PartnerReply {
+    pub status: StatusCode,
+    pub request_id: String,
+    pub data: Vec<u8>,
+}
+
+impl IntoResponse for PartnerReply {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(self.data.len() + 64);
+        body.extend_from_slice(b"{\"request_id\":");
+        body.extend_from_slice(json!(self.request_id).to_string().as_bytes());
+        body.extend_from_slice(b",\"data\":");
+        body.extend_from_slice(&self.data);
+        body.push(b'}');
+        let mut response = (self.status, Body::from(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// A partner API failure, carrying the request id into its body.
+pub struct PartnerError {
+    pub request_id: String,
+    pub error: ApiError,
+    pub retry_after: Option<u64>,
+}
+
+impl PartnerError {
+    pub fn new(request_id: &RequestId, error: impl Into<ApiError>) -> Self {
+        PartnerError {
+            request_id: request_id.0.clone(),
+            error: error.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for PartnerError {
+    fn into_response(self) -> Response {
+        let mut body = self.error.body();
+        body["request_id"] = json!(self.request_id);
+        let mut response = (self.error.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// One message for every credential failure, so nothing tells which part was wrong.
+fn invalid_credential() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "auth_invalid_credential",
+        "the partner credentials are not valid; check partner_key and secret_key, or ask your operator to rotate the secret",
+    )
+}
+
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(String::new()));
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    if let Some(wait) = state.auth_throttle.blocked_for(source) {
+        let error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed authentications from this address; retry in {wait} s"),
+        );
+        return PartnerError {
+            retry_after: Some(wait),
+            ..PartnerError::new(&request_id, error)
+        }
+        .into_response();
+    }
+    let credentials = basic_credentials(&request);
+    match verify(&state, credentials).await {
+        Ok(partner) => {
+            request.extensions_mut().insert(PartnerIdentity {
+                id: partner.partner.id,
+            });
+            next.run(request).await
+        }
+        Err(error) => {
+            if error.status == StatusCode::UNAUTHORIZED {
+                state.auth_throttle.record_failure(source);
+                state.metrics.auth_failure("partner");
+            }
+            PartnerError::new(&request_id, error).into_response()
+        }
+    }
+}
+
+/// `(partner_key, secret_key)` from `Authorization: Basic …`, or why there is none.
+fn basic_credentials(request: &Request) -> Result<(String, String), ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "auth_missing",
+            "send `Authorization: Basic base64(partner_key:secret_key)`",
+        ));
+    };
+    let decoded = value
+        .to_str()
+        .ok()
+        .and_then(|text| text.strip_prefix("Basic "))
+        .and_then(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+        })
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(invalid_credential)?;
+    let (key, secret) = decoded.split_once(':').ok_or_else(invalid_credential)?;
+    Ok((key.to_owned(), secret.to_owned()))
+}
+
+async fn verify(
+    state: &AppState,
+    credentials: Result<(String, String), ApiError>,
+) -> Result<PartnerAuth, ApiError> {
+    let (key, secret) = credentials?;
+    let found = state.store.find_partner_by_key(&key).await?;
+    // The hash is compared even for an unknown key, so timing does not tell whether
+    // the key exists.
+    let hash = found
+        .as_ref()
+        .map_or("sha256:0000", |partner| partner.secret_hash.as_str());
+    let matches = credentials::secret_matches(&secret, hash);
+    match found {
+        Some(partner) if matches && partner.partner.enabled => Ok(partner),
+        _ => Err(invalid_credential()),
+    }
+}

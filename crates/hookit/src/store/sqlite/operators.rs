@@ -1,0 +1,121 @@
+//! Operator tokens and the audit log.
+
+use crate::ids::IdKind;
+use crate::store::*;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// Writes one audit entry in the caller's transaction.
+pub(super) fn record_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (id, at, actor, action, target, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        IdKind::Audit.generate(),
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.target,
+        entry.details.to_string()
+    ])?;
+    Ok(())
+}
+
+pub(super) fn list_audit(conn: &Connection, page: u32, size: u32) -> StoreResult<AuditPage> {
+    let total: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))?;
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(size);
+    let entries = conn
+        .prepare_cached(
+            "SELECT at, actor, action, target, details FROM audit_log
+             ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+        )?
+        .query_map(params![size, offset], |row| {
+            let details: String = row.get(4)?;
+            Ok(AuditEntry {
+                at: row.get(0)?,
+                actor: row.get(1)?,
+                action: row.get(2)?,
+                target: row.get(3)?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(AuditPage {
+        entries,
+        page,
+        size,
+        total: total as u64,
+    })
+}
+
+fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OperatorToken> {
+    Ok(OperatorToken {
+        name: row.get(0)?,
+        created_at: row.get(1)?,
+        created_by: row.get(2)?,
+    })
+}
+
+pub(super) fn create_token(
+    tx: &Transaction<'_>,
+    token: &NewOperatorToken,
+    audit: &AuditEntry,
+) -> StoreResult<OperatorToken> {
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM operator_tokens WHERE name = ?1)",
+        [&token.name],
+        |row| row.get(0),
+    )?;
+    if exists {
+        return Err(StoreError::Conflict(format!(
+            "an operator token named {:?} exists; revoke it first or choose another name",
+            token.name
+        )));
+    }
+    tx.execute(
+        "INSERT INTO operator_tokens (name, token_hash, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![token.name, token.token_hash, token.now, token.created_by],
+    )?;
+    record_audit(tx, audit)?;
+    Ok(OperatorToken {
+        name: token.name.clone(),
+        created_at: token.now,
+        created_by: token.created_by.clone(),
+    })
+}
+
+pub(super) fn list_tokens(conn: &Connection) -> StoreResult<Vec<OperatorToken>> {
+    let tokens = conn
+        .prepare_cached("SELECT name, created_at, created_by FROM operator_tokens ORDER BY name")?
+        .query_map([], token_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(tokens)
+}
+
+pub(super) fn find_token(
+    conn: &Connection,
+    token_hash: &str,
+) -> StoreResult<Option<OperatorToken>> {
+    let token = conn
+        .prepare_cached(
+            "SELECT name, created_at, created_by FROM operator_tokens WHERE token_hash = ?1",
+        )?
+        .query_row([token_hash], token_from_row)
+        .optional()?;
+    Ok(token)
+}
+
+pub(super) fn revoke_token(
+    tx: &Transaction<'_>,
+    name: &str,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let deleted = tx.execute("DELETE FROM operator_tokens WHERE name = ?1", [name])?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound {
+            what: format!("operator token {name:?}"),
+        });
+    }
+    record_audit(tx, audit)
+}
