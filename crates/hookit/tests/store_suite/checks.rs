@@ -757,3 +757,249 @@ pub async fn deliveries_filter_and_page(store: &dyn Store) {
         .expect("dead");
     assert!(dead.deliveries.is_empty());
 }
+
+pub async fn audit_is_written_with_the_action(store: &dyn Store) {
+    let p = partner(store, "A").await;
+    let failed = store
+        .set_secret_hash(
+            &IdKind::Partner.generate(),
+            "x",
+            audit("partner.secret_rotated"),
+        )
+        .await;
+    assert!(failed.is_err());
+    store
+        .set_partner_enabled(&p.id, false, audit("partner.disabled"))
+        .await
+        .expect("disable");
+    let log = store.list_audit(1, 10).await.expect("audit");
+    let actions: Vec<&str> = log.entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["partner.disabled", "partner.created"],
+        "a failed action leaves no entry"
+    );
+    assert_eq!(log.total, 2);
+    assert_eq!(
+        store.list_audit(2, 1).await.expect("page 2").entries[0].action,
+        "partner.created"
+    );
+}
+
+pub async fn operator_tokens_are_found_by_hash_until_revoked(store: &dyn Store) {
+    let token = NewOperatorToken {
+        name: "alice".into(),
+        token_hash: "sha256:aa".into(),
+        created_by: "root".into(),
+        now: T0,
+    };
+    store
+        .create_operator_token(token.clone(), audit("token.minted"))
+        .await
+        .expect("mint");
+    let again = store
+        .create_operator_token(token, audit("token.minted"))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store
+            .find_operator_token("sha256:aa")
+            .await
+            .expect("find")
+            .expect("found")
+            .name,
+        "alice"
+    );
+    assert_eq!(store.list_operator_tokens().await.expect("list").len(), 1);
+    store
+        .revoke_operator_token("alice", audit("token.revoked"))
+        .await
+        .expect("revoke");
+    assert!(
+        store
+            .find_operator_token("sha256:aa")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let missing = store
+        .revoke_operator_token("alice", audit("token.revoked"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+}
+
+pub async fn partner_scope_follows_mappings(store: &dyn Store) {
+    let p = partner(store, "A").await;
+    map(
+        store,
+        &p,
+        1,
+        Some(2),
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
+    map(
+        store,
+        &p,
+        5,
+        None,
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
+    let placed = |id: i64, brand: i64, branch: i64| {
+        let mut o = order(id, brand, branch, 1, "2026-01-01T00:00:00Z");
+        o.placed_at = Some(klikit_webhook::Timestamp::parse("2026-01-01T00:00:00Z").expect("time"));
+        item(EventType::OrderCreated, o)
+    };
+    ingest(
+        store,
+        vec![
+            placed(1, 1, 2),
+            placed(2, 1, 3),
+            placed(3, 5, 9),
+            placed(4, 6, 2),
+        ],
+        T0,
+    )
+    .await;
+    for (id, visible) in [(1, true), (2, false), (3, true), (4, false)] {
+        let found = store.get_order_for_partner(&p.id, id).await.expect("get");
+        assert_eq!(found.is_some(), visible, "order {id}");
+    }
+    let page = store
+        .list_orders_for_partner(PartnerOrderQuery {
+            partner_id: p.id.clone(),
+            placed_from: 0,
+            placed_to: i64::MAX,
+            status: None,
+            branch_id: None,
+            page: 1,
+            size: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(page.total, 2);
+}
+
+pub async fn partner_change_commits_once_per_version(store: &dyn Store) {
+    let p = partner(store, "A").await;
+    map(
+        store,
+        &p,
+        1,
+        None,
+        EventType::OrderStatusUpdated,
+        "https://a.example/",
+    )
+    .await;
+    ingest(
+        store,
+        vec![item(
+            EventType::OrderCreated,
+            order(8, 1, 2, 1, "2026-01-01T00:00:00Z"),
+        )],
+        T0,
+    )
+    .await;
+    let change = |key: &str| {
+        let mut next = order(8, 1, 2, 2, "2026-01-01T00:05:00Z");
+        next.version = Some(2);
+        PartnerOrderChange {
+            partner_id: p.id.clone(),
+            expected_version: 1,
+            order: next,
+            event_type: EventType::OrderStatusUpdated,
+            idempotency_scope: format!("partner:{}", p.id),
+            idempotency_key: key.into(),
+            answer: StoredAnswer {
+                request_digest: "d".into(),
+                status: 200,
+                body: b"{}".to_vec(),
+            },
+            now: T0,
+        }
+    };
+    store
+        .commit_partner_change(change("k1"))
+        .await
+        .expect("commit");
+    let stale = store.commit_partner_change(change("k2")).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "version 1 is gone"
+    );
+    let reused = store.commit_partner_change(change("k1")).await;
+    assert!(
+        matches!(reused, Err(StoreError::Conflict(_))),
+        "the key is taken"
+    );
+    let answer = store
+        .idempotent_answer(&format!("partner:{}", p.id), "k1")
+        .await
+        .expect("answer")
+        .expect("kept");
+    assert_eq!((answer.status, answer.body), (200, b"{}".to_vec()));
+    assert_eq!(
+        store
+            .get_order(8)
+            .await
+            .expect("get")
+            .expect("order")
+            .version,
+        2
+    );
+    store.form_deliveries(LIMITS, T0).await.expect("form");
+    let claimed = claim(store, T0).await;
+    assert_eq!(claimed.len(), 1, "the change emits a status webhook");
+    assert_eq!(body_json(&claimed[0])["orders"][0]["status"], 2);
+}
+
+pub async fn delivery_stats_count_backlog_per_partner(store: &dyn Store) {
+    let p = partner(store, "A").await;
+    let quiet = partner(store, "B").await;
+    map(
+        store,
+        &p,
+        1,
+        None,
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
+    ingest(
+        store,
+        vec![item(
+            EventType::OrderCreated,
+            order(1, 1, 2, 1, "2026-01-01T00:00:00Z"),
+        )],
+        T0,
+    )
+    .await;
+    ingest(
+        store,
+        vec![item(
+            EventType::OrderCreated,
+            order(2, 1, 2, 1, "2026-01-01T00:00:00Z"),
+        )],
+        T0 + 5,
+    )
+    .await;
+    store.form_deliveries(LIMITS, T0 + 10).await.expect("form");
+    ingest(
+        store,
+        vec![item(
+            EventType::OrderCreated,
+            order(3, 1, 2, 1, "2026-01-01T00:00:00Z"),
+        )],
+        T0 + 20,
+    )
+    .await;
+    let stats = store.delivery_stats().await.expect("stats");
+    let a = stats.iter().find(|s| s.partner_id == p.id).expect("A");
+    assert_eq!((a.pending, a.queued, a.dead), (1, 1, 0));
+    assert_eq!(a.oldest_pending_at, Some(T0));
+    let b = stats.iter().find(|s| s.partner_id == quiet.id).expect("B");
+    assert_eq!((b.pending, b.queued, b.oldest_pending_at), (0, 0, None));
+}

@@ -24,7 +24,9 @@ macro_rules! store_suite {
             stale_updates_are_ignored_and_versions_grow, idempotency_key_replays_first_answer,
             leases_exclude_until_they_expire, failures_retry_then_die_and_replay_keeps_bytes,
             deleting_a_mapping_stops_its_work, saturated_urls_are_skipped, released_leases_are_claimable,
-            deliveries_filter_and_page);
+            deliveries_filter_and_page, audit_is_written_with_the_action,
+            operator_tokens_are_found_by_hash_until_revoked, partner_scope_follows_mappings,
+            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
