@@ -3,8 +3,17 @@
 //! All writes go through one connection (SQLite has one writer at a time anyway), each
 //! operation in its own `BEGIN IMMEDIATE` transaction; reads use a small pool of
 //! read-only connections, which WAL lets run beside the writer. Calls run on tokio's
-//! blocking pool so the async runtime never waits on disk. `synchronous = FULL` makes a
-//! committed transaction survive a crash of the machine, not only of the process.
+//! blocking pool so the async runtime never waits on disk.
+//!
+//! Durability is chosen per transaction. What the API acknowledges (ingest, partner
+//! changes, operator actions) commits with `synchronous = FULL`, so it survives a crash
+//! of the machine, not only of the process. The dispatcher's own bookkeeping (batching,
+//! leases, attempt outcomes) commits with `NORMAL`: the WAL is then synced by the next
+//! durable commit or checkpoint, and losing one of those writes to a power cut only
+//! means a delivery is attempted again under the same event id — which at-least-once
+//! delivery allows. Forming deliveries stays `FULL`: a lost batch would be formed again
+//! under new event ids after its first form may already have been sent. Since the WAL
+//! is written in order, a durable commit also makes every earlier commit durable.
 
 mod deliveries;
 mod dispatch;
@@ -29,8 +38,22 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     readers: Vec<Mutex<Connection>>,
+}
+
+/// How hard a commit must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Survives a machine crash: for what the API acknowledges.
+    Acknowledged,
+    /// Survives a process crash: for the dispatcher's own bookkeeping.
+    Bookkeeping,
+}
+
+struct Writer {
+    conn: Connection,
+    durability: Durability,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -73,25 +96,56 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer {
+                    conn: writer,
+                    durability: Durability::Acknowledged,
+                }),
                 readers,
             }),
         })
     }
 
-    /// Runs `work` in one immediate (write-locking) transaction on the blocking pool.
+    /// Runs `work` in one immediate (write-locking) transaction on the blocking pool,
+    /// durable against a machine crash.
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_with(Durability::Acknowledged, work).await
+    }
+
+    /// Like [`Self::write`], for the dispatcher's bookkeeping (see the module docs).
+    async fn write_bookkeeping<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_with(Durability::Bookkeeping, work).await
+    }
+
+    async fn write_with<T, F>(&self, durability: Durability, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
-            let mut conn = inner
+            let mut writer = inner
                 .writer
                 .lock()
                 .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if writer.durability != durability {
+                let level = match durability {
+                    Durability::Acknowledged => "FULL",
+                    Durability::Bookkeeping => "NORMAL",
+                };
+                writer.conn.pragma_update(None, "synchronous", level)?;
+                writer.durability = durability;
+            }
+            let tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = work(&tx)?;
             tx.commit()?;
             Ok(value)
@@ -292,17 +346,17 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.write(move |tx| dispatch::claim_due(tx, &claim)).await
+        self.write_bookkeeping(move |tx| dispatch::claim_due(tx, &claim)).await
     }
 
     async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()> {
         let (owner, event_ids) = (owner.to_owned(), event_ids.to_vec());
-        self.write(move |tx| dispatch::release_leases(tx, &owner, &event_ids))
+        self.write_bookkeeping(move |tx| dispatch::release_leases(tx, &owner, &event_ids))
             .await
     }
 
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()> {
-        self.write(move |tx| dispatch::record_outcomes(tx, &outcomes))
+        self.write_bookkeeping(move |tx| dispatch::record_outcomes(tx, &outcomes))
             .await
     }
 
