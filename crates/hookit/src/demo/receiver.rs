@@ -1,0 +1,250 @@
+//! The partner's side: a webhook receiver on loopback that verifies every request
+//! with the `klikit-webhook` crate, de-dupes on the event id, checks per-order
+//! ordering, and keeps the books the summary is made from.
+//!
+//! It also makes trouble on purpose, the way real endpoints do:
+//! - the first attempt of every 10th new event id fails with a 500 before it is
+//!   handled (a hiccup: hookit retries under the same event id);
+//! - for every 25th (offset 3) the event is handled but the 200 is "lost" (a 500 is
+//!   sent instead), so the retry is a duplicate that de-dupe must ignore;
+//! - while [`ReceiverState::branch_down`] is set, the down branch's POS answers 503
+//!   with `Retry-After: 1`;
+//! - until [`ReceiverState::popup_fixed`] is set, the pop-up's endpoint answers 500.
+
+use super::topology::{down_prefix, popup_path};
+use crate::credentials::Secret;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use klikit_webhook::{Dedupe, MemoryDedupe, Rejection, WebhookEvent, receive};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The first attempt of every `FLAKY_EVERY`-th new event id fails before handling.
+const FLAKY_EVERY: u64 = 10;
+/// Every `LOST_ACK_EVERY`-th new event id (offset 3, never a multiple of 10) is
+/// handled, then answered 500 as if the acknowledgement was lost.
+const LOST_ACK_EVERY: u64 = 25;
+
+/// What the receiver knows about one event id.
+#[derive(Debug, Default, Clone)]
+pub struct EventSeen {
+    /// Its position among distinct event ids, from 1.
+    pub seq: u64,
+    pub attempts: u32,
+    pub handled: bool,
+}
+
+/// When an (order, version) was first acknowledged, and whether on a first attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    pub at: Instant,
+    pub first_try: bool,
+}
+
+/// Everything the receiver counted.
+#[derive(Debug, Default)]
+pub struct Books {
+    pub requests: u64,
+    pub verified: u64,
+    pub signature_failures: u64,
+    /// Correctly signed but otherwise unreadable requests.
+    pub other_rejections: u64,
+    pub outage_refusals: u64,
+    pub popup_failures: u64,
+    pub flaky_failures: u64,
+    pub lost_acks: u64,
+    pub duplicates: u64,
+    /// Deliveries handled (first sighting of their event id).
+    pub handled: u64,
+    /// Per event type: (deliveries handled, orders in them).
+    pub per_event: BTreeMap<String, (u64, u64)>,
+    pub events: HashMap<String, EventSeen>,
+    /// Per order: the (version, event type) of each handled delivery, in arrival order.
+    pub sequences: HashMap<i64, Vec<(i64, String)>>,
+    pub violations: u64,
+    /// The first few violations, described.
+    pub violation_examples: Vec<String>,
+    pub orders_without_version: u64,
+    pub acked: HashMap<(i64, i64), Ack>,
+}
+
+/// Shared between the handler and the demo.
+pub struct ReceiverState {
+    secret: Secret,
+    dedupe: MemoryDedupe,
+    books: Mutex<Books>,
+    /// The down branch's POS is offline (503 + `Retry-After: 1`).
+    pub branch_down: AtomicBool,
+    /// The pop-up's endpoint has been fixed.
+    pub popup_fixed: AtomicBool,
+}
+
+impl ReceiverState {
+    /// The books; only integers and maps live behind the lock, held briefly.
+    pub fn books(&self) -> MutexGuard<'_, Books> {
+        self.books
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running receiver.
+pub struct Receiver {
+    pub base: String,
+    pub state: Arc<ReceiverState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Listens on 127.0.0.1 (a free port), verifying with `webhook_secret_key`.
+    pub async fn start(webhook_secret_key: Secret) -> Result<Receiver, super::DemoError> {
+        let state = Arc::new(ReceiverState {
+            secret: webhook_secret_key,
+            dedupe: MemoryDedupe::new(1_000_000, Duration::from_secs(3600)),
+            books: Mutex::new(Books::default()),
+            branch_down: AtomicBool::new(false),
+            popup_fixed: AtomicBool::new(false),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|err| format!("the demo receiver cannot listen on 127.0.0.1: {err}"))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Receiver { base, state, task })
+    }
+
+    /// Stops listening.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+fn answer(status: StatusCode, text: &'static str) -> Response {
+    (status, text).into_response()
+}
+
+async fn handle(
+    State(state): State<Arc<ReceiverState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = Instant::now();
+    let received = receive(state.secret.expose().as_bytes(), &headers, &body);
+    let mut books = state.books();
+    books.requests += 1;
+    let event = match received {
+        Ok(event) => {
+            books.verified += 1;
+            event
+        }
+        Err(rejection) => {
+            if matches!(rejection, Rejection::Signature(_)) {
+                books.signature_failures += 1;
+            } else {
+                books.other_rejections += 1;
+            }
+            let status =
+                StatusCode::from_u16(rejection.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, rejection.to_json_string()).into_response();
+        }
+    };
+    let next_seq = books.events.len() as u64 + 1;
+    let seen = books
+        .events
+        .entry(event.event_id.clone())
+        .or_insert_with(|| EventSeen {
+            seq: next_seq,
+            ..EventSeen::default()
+        });
+    seen.attempts += 1;
+    let (seq, first_attempt) = (seen.seq, seen.attempts == 1);
+    let path = uri.path();
+    if path.starts_with(&down_prefix()) && state.branch_down.load(Ordering::Relaxed) {
+        books.outage_refusals += 1;
+        let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, "POS offline");
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    }
+    if path == popup_path() && !state.popup_fixed.load(Ordering::Relaxed) {
+        books.popup_failures += 1;
+        return answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "pop-up POS not configured",
+        );
+    }
+    if first_attempt && seq % FLAKY_EVERY == 0 {
+        books.flaky_failures += 1;
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "temporary failure");
+    }
+    match state.dedupe.first_sighting(&event.event_id) {
+        Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed"),
+        Ok(false) => {
+            books.duplicates += 1;
+            record_acks(&mut books, &event, now, first_attempt);
+            answer(StatusCode::OK, "duplicate ignored")
+        }
+        Ok(true) => {
+            handle_event(&mut books, &event);
+            if first_attempt && seq % LOST_ACK_EVERY == 3 {
+                books.lost_acks += 1;
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "ack lost");
+            }
+            record_acks(&mut books, &event, now, first_attempt);
+            answer(StatusCode::OK, "ok")
+        }
+    }
+}
+
+/// What a partner does with a new event: here, count it and check its order.
+fn handle_event(books: &mut Books, event: &WebhookEvent) {
+    books.handled += 1;
+    if let Some(seen) = books.events.get_mut(&event.event_id) {
+        seen.handled = true;
+    }
+    let name = event.event_type_name().to_owned();
+    let counts = books.per_event.entry(name.clone()).or_default();
+    counts.0 += 1;
+    counts.1 += event.envelope.orders.len() as u64;
+    for order in &event.envelope.orders {
+        let Some(version) = order.version else {
+            books.orders_without_version += 1;
+            continue;
+        };
+        let sequence = books.sequences.entry(order.id).or_default();
+        let last = sequence.iter().map(|(v, _)| *v).max();
+        sequence.push((version, name.clone()));
+        if let Some(last) = last.filter(|last| version <= *last) {
+            books.violations += 1;
+            if books.violation_examples.len() < 5 {
+                books.violation_examples.push(format!(
+                    "order {} version {version} ({name}) arrived after version {last}",
+                    order.id
+                ));
+            }
+        }
+    }
+}
+
+fn record_acks(books: &mut Books, event: &WebhookEvent, at: Instant, first_try: bool) {
+    for order in &event.envelope.orders {
+        if let Some(version) = order.version {
+            books
+                .acked
+                .entry((order.id, version))
+                .or_insert(Ack { at, first_try });
+        }
+    }
+}
