@@ -1,10 +1,12 @@
-//! The HTTP APIs: operator, ingest, partner, health and metrics. Handlers validate, write to the store
-//! and return; they never send a webhook themselves — that is the dispatcher's job.
+//! The HTTP APIs: operator, ingest, partner, health and metrics, and the OpenAPI
+//! document of them all. Handlers validate, write to the store and return; they never
+//! send a webhook themselves — that is the dispatcher's job.
 
 pub mod error;
 pub mod extract;
 mod health;
 mod ingest;
+pub mod openapi;
 pub mod operator;
 pub mod partner;
 
@@ -12,16 +14,19 @@ use crate::credentials::{MasterKey, Secret};
 use crate::dispatcher::DispatcherHealth;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use error::ApiError;
+use openapi::Guard;
 use operator::Operator;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -36,27 +41,71 @@ pub struct AppState {
     pub auth_throttle: Arc<partner::AuthThrottle>,
 }
 
-/// The full router of `hookit serve`.
+/// The full router of `hookit serve`, serving its own OpenAPI document at
+/// `/openapi.json`.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let operator = operator::routes().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        require_operator,
-    ));
-    let ingest = ingest::routes().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        require_ingest,
-    ));
-    let partner = partner::routes(state.clone());
-    Router::new()
-        .merge(health::routes())
-        .nest("/v1/operator", operator)
-        .nest("/v1/ingest", ingest)
-        .nest("/v1/partner", partner)
+    let (routes, document) = assemble(Some(&state)).split_for_parts();
+    let document = openapi::Document::new(&openapi::finish(document));
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(document))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
+}
+
+/// The API's route table and its finished OpenAPI document, assembled exactly as
+/// [`router`] assembles them but without state, authentication layers or outer
+/// middleware (none of which adds a route): for tests and tools that check the two
+/// agree.
+pub fn describe() -> (Router<AppState>, serde_json::Value) {
+    let (routes, document) = assemble(None).split_for_parts();
+    (routes, openapi::finish(document))
+}
+
+/// Every route of the API. Each is registered with `routes!`, which takes its method
+/// and path from the handler's `#[utoipa::path]`, so nothing is served undocumented.
+/// With `state`, each API gets its authentication layer; without, only its
+/// documentation.
+fn assemble(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::routes())
+        .routes(routes!(openapi::openapi_json))
+        .nest(
+            "/v1/operator",
+            guard(operator::routes(), Guard::Operator, state),
+        )
+        .nest("/v1/ingest", guard(ingest::routes(), Guard::Ingest, state))
+        .nest(
+            "/v1/partner",
+            guard(partner::routes(), Guard::Partner, state),
+        )
+}
+
+/// Puts `routes` behind `guard`: its layer (when serving) and its documentation.
+fn guard(
+    routes: OpenApiRouter<AppState>,
+    guard: Guard,
+    state: Option<&AppState>,
+) -> OpenApiRouter<AppState> {
+    let mut routes = match (state, guard) {
+        (None, _) => routes,
+        (Some(state), Guard::Operator) => routes.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_operator,
+        )),
+        (Some(state), Guard::Ingest) => routes.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        )),
+        (Some(state), Guard::Partner) => routes.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            partner::authenticate,
+        )),
+    };
+    openapi::document_guard(routes.get_openapi_mut(), guard);
+    routes
 }
 
 /// Gives every request an id, for the partner API's bodies and every answer's

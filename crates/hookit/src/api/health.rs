@@ -2,19 +2,52 @@
 //! dispatcher runs) and `/metrics` (Prometheus text).
 
 use super::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
+/// `/healthz` answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// `/readyz` answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Readiness {
+    /// `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    status: String,
+    /// `ok` or `unreachable`.
+    store: String,
+    /// `running` or `stopped`.
+    dispatcher: String,
+}
+
+/// Prometheus metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses(
+        (status = 200, description = "Prometheus text exposition: deliveries, attempts, ingest and auth failures, backlog per partner.", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 503, description = "The store is unreachable.", content_type = "text/plain; version=0.0.4", body = String),
+    ),
+)]
 async fn metrics(
     State(state): State<AppState>,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
@@ -36,10 +69,27 @@ async fn metrics(
     }
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Readiness: the store answers and the dispatcher runs.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    responses(
+        (status = 200, description = "Ready to take traffic.", body = Readiness),
+        (status = 503, description = "Not ready: the store is unreachable or the dispatcher stopped.", body = Readiness),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = state.store.ping().await;
     let dispatcher = state.dispatcher.is_running();

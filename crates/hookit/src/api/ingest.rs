@@ -8,26 +8,48 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::RawBody;
+use super::openapi::{ErrorBody, EventTypeName, IngestBatchData, IngestOneData, IngestOrder};
 use crate::store::{IdempotencyKey, IngestItem, IngestRequest, now_millis};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use klikit_webhook::{EventType, Order};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The most changes one batch push may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
 /// The longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/orders", post(ingest_one))
-        .route("/orders/batch", post(ingest_batch))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest_one))
+        .routes(routes!(ingest_batch))
+}
+
+/// One pushed order change.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct IngestChange {
+    #[schema(value_type = EventTypeName)]
+    event: String,
+    #[schema(value_type = IngestOrder)]
+    order: serde_json::Value,
+}
+
+/// Several pushed order changes, written in one transaction, in order.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct IngestBatch {
+    /// 1 to 1000 changes.
+    #[schema(min_items = 1, max_items = 1000)]
+    items: Vec<IngestChange>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +68,20 @@ struct BatchBody<'a> {
     items: Option<Vec<&'a RawValue>>,
 }
 
+/// Push one order change.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "ingest",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 visible ASCII characters. A retried push with the same key and the same body gets the first answer again and writes nothing twice.")),
+    request_body = IngestChange,
+    responses(
+        (status = 202, description = "Stored durably with every delivery it causes (`result: stored`), or acknowledged and ignored because the stored record is newer (`ignored_stale`).", body = IngestOneData),
+        (status = 400, description = "`request_invalid`: the body, the event type or an order field is wrong (named in `details.field`), or the Idempotency-Key header is malformed.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit (HOOKIT_MAX_BODY_BYTES).", body = ErrorBody),
+        (status = 422, description = "`request_idempotency_mismatch`: the Idempotency-Key was used with a different body.", body = ErrorBody),
+    ),
+)]
 async fn ingest_one(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -62,6 +98,20 @@ async fn ingest_one(
     Ok((StatusCode::ACCEPTED, Json(json!({ "data": data }))))
 }
 
+/// Push up to 1000 order changes in one transaction.
+#[utoipa::path(
+    post,
+    path = "/orders/batch",
+    tag = "ingest",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 visible ASCII characters. A retried push with the same key and the same body gets the first answer again and writes nothing twice.")),
+    request_body = IngestBatch,
+    responses(
+        (status = 202, description = "Every change stored (or ignored as stale), in order, with the deliveries they cause.", body = IngestBatchData),
+        (status = 400, description = "`request_invalid`: `items` is missing, empty or over 1000, or one item is wrong (named as `items[i]…` in `details.field`); nothing was written.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit (HOOKIT_MAX_BODY_BYTES).", body = ErrorBody),
+        (status = 422, description = "`request_idempotency_mismatch`: the Idempotency-Key was used with a different body.", body = ErrorBody),
+    ),
+)]
 async fn ingest_batch(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -13,39 +13,33 @@ use super::AppState;
 use super::error::ApiError;
 use crate::ids::IdKind;
 use crate::store::{AuditEntry, now_millis};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<AppState> {
+/// The operator routes; each `routes!` group is one path, its methods and its
+/// documentation.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
     use partners::*;
     use tokens::*;
-    Router::new()
-        .route("/partners", post(create_partner).get(list_partners))
-        .route("/partners/{id}", get(get_partner))
-        .route("/partners/{id}/secret/rotate", post(rotate_secret))
-        .route(
-            "/partners/{id}/webhook-secret/rotate",
-            post(rotate_webhook_secret),
-        )
-        .route("/partners/{id}/disable", post(disable_partner))
-        .route("/partners/{id}/enable", post(enable_partner))
-        .route(
-            "/partners/{id}/mappings",
-            get(list_mappings).put(put_mapping),
-        )
-        .route(
-            "/partners/{id}/mappings/{mapping_id}",
-            delete(delete_mapping),
-        )
-        .route("/deliveries", get(list_deliveries))
-        .route("/deliveries/replay", post(replay_matching))
-        .route("/deliveries/{event_id}", get(get_delivery))
-        .route("/deliveries/{event_id}/replay", post(replay_delivery))
-        .route("/tokens", post(mint_token).get(list_tokens))
-        .route("/tokens/{name}", delete(revoke_token))
-        .route("/audit", get(list_audit))
+    OpenApiRouter::new()
+        .routes(routes!(create_partner, list_partners))
+        .routes(routes!(get_partner))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(disable_partner))
+        .routes(routes!(enable_partner))
+        .routes(routes!(list_mappings, put_mapping))
+        .routes(routes!(delete_mapping))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(replay_matching))
+        .routes(routes!(get_delivery))
+        .routes(routes!(replay_delivery))
+        .routes(routes!(mint_token, list_tokens))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_audit))
 }
 
 /// The operator making a request: the name of the token it presented.

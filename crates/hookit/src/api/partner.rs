@@ -3,31 +3,37 @@
 //! orders of the (brand, branch) pairs it is mapped to.
 
 mod orders;
+mod status;
 mod throttle;
+mod webhooks;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::credentials;
 use crate::store::PartnerAuth;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
 use base64::Engine;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub use throttle::AuthThrottle;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/orders", get(orders::list_orders))
-        .route("/orders/{id}", get(orders::get_order))
-        .route("/orders/{id}/status", patch(orders::change_status))
-        .route("/webhooks", get(orders::webhooks))
-        .route_layer(middleware::from_fn_with_state(state, authenticate))
+/// The partner routes, before their authentication layer ([`authenticate`], applied
+/// with its documentation by the API's assembly).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    use orders::*;
+    use status::*;
+    use webhooks::*;
+    OpenApiRouter::new()
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(change_status))
+        .routes(routes!(webhooks))
 }
 
 /// The id of the request, set for every request by the API's outer layer.
@@ -105,7 +111,11 @@ fn invalid_credential() -> ApiError {
     )
 }
 
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub(super) async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .extensions()
         .get::<RequestId>()

@@ -14,7 +14,7 @@ pub fn now_millis() -> Millis {
 }
 
 /// A partner as operators see it: never a secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Partner {
     pub id: String,
     pub name: String,
@@ -43,13 +43,14 @@ pub struct PartnerAuth {
 }
 
 /// One URL for one (partner, brand, branch, event type) tuple.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Mapping {
     pub id: String,
     pub partner_id: String,
     pub brand_id: i64,
     /// `None` means every branch of the brand; an exact branch mapping wins over it.
     pub branch_id: Option<i64>,
+    #[schema(value_type = crate::api::openapi::EventTypeName)]
     pub event_type: EventType,
     pub url: String,
     pub created_at: Millis,
@@ -68,7 +69,7 @@ pub struct NewMapping {
 }
 
 /// What deleting a mapping did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeletedMapping {
     pub mapping_id: String,
     /// Deliveries and queued changes that were stopped (kept, marked `mapping_deleted`).
@@ -99,7 +100,7 @@ pub struct IdempotencyKey {
 }
 
 /// What happened to each pushed change.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct IngestOutcome {
     pub results: Vec<IngestItemResult>,
     /// True when this answer is a replay of the first answer for the idempotency key.
@@ -108,7 +109,7 @@ pub struct IngestOutcome {
 }
 
 /// The outcome of one pushed change.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct IngestItemResult {
     pub order_id: i64,
     pub event: String,
@@ -202,7 +203,7 @@ pub struct AttemptOutcome {
 }
 
 /// The state of a delivery as operators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
@@ -247,11 +248,12 @@ pub struct DeliveryFilter {
 }
 
 /// One delivery without its body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliverySummary {
     pub event_id: String,
     pub partner_id: String,
     pub mapping_id: String,
+    #[schema(value_type = crate::api::openapi::EventTypeName)]
     pub event_type: EventType,
     pub brand_id: i64,
     pub branch_id: i64,
@@ -266,7 +268,7 @@ pub struct DeliverySummary {
 }
 
 /// A page of deliveries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliverySummary>,
     /// Pass as `cursor` to get the next page; `None` on the last page.
@@ -274,7 +276,7 @@ pub struct DeliveryPage {
 }
 
 /// One recorded attempt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub started_at: Millis,
@@ -287,7 +289,7 @@ pub struct AttemptRecord {
 }
 
 /// A delivery with its body and attempts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub summary: DeliverySummary,
@@ -297,7 +299,7 @@ pub struct DeliveryDetail {
 }
 
 /// One operator action, written in the same transaction as the action itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: Millis,
     /// The name of the operator token that acted (`root` for the bootstrap token).
@@ -307,11 +309,12 @@ pub struct AuditEntry {
     /// What it was done to, e.g. a partner id.
     pub target: String,
     /// More about it; never a secret.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
 /// A page of the audit log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     pub page: u32,
@@ -320,7 +323,7 @@ pub struct AuditPage {
 }
 
 /// A named operator token, as listed (never its value or hash).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OperatorToken {
     pub name: String,
     pub created_at: Millis,

@@ -4,6 +4,10 @@ use super::{Answer, Operator, checked_id, data};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{PathParam, QueryParams, RawBody, parse_json};
+use crate::api::openapi::{
+    DeliveryDetailData, DeliveryPageData, DeliverySummaryData, ErrorBody, EventTypeName,
+    ReplayedData,
+};
 use crate::ids::IdKind;
 use crate::store::{DeliveryFilter, DeliveryState};
 use axum::Extension;
@@ -11,18 +15,38 @@ use axum::extract::State;
 use klikit_webhook::EventType;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-/// Query parameters (and bulk-replay body) selecting deliveries.
-#[derive(Deserialize, Default)]
+/// Query parameters (and bulk-replay body) selecting deliveries; every one narrows.
+#[derive(Deserialize, Default, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DeliveryQuery {
+    /// Only this partner's deliveries (`prt_…`).
     partner_id: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    #[schema(value_type = Option<DeliveryState>)]
+    #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
+    /// Only this event type.
+    #[schema(value_type = Option<EventTypeName>)]
+    #[param(value_type = Option<EventTypeName>)]
     event_type: Option<String>,
+    /// Only deliveries carrying this order.
     order_id: Option<i64>,
+    /// Created at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[schema(format = DateTime)]
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Page size, 1 to 1000 (default 50). Listing only; refused by a bulk replay.
+    #[schema(minimum = 1, maximum = 1000)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page (an event id). Listing only; refused by a bulk replay.
     cursor: Option<String>,
 }
 
@@ -81,6 +105,16 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
         .map_err(|err| ApiError::invalid_field(field, format!("must be an RFC 3339 time: {err}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/deliveries",
+    tag = "operator",
+    params(DeliveryQuery),
+    responses(
+        (status = 200, description = "Matching deliveries, newest first; pass `next_cursor` as `cursor` for the next page.", body = DeliveryPageData),
+        (status = 400, description = "`request_invalid`: a parameter is unknown or malformed (named in `details.field`).", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list_deliveries(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<DeliveryQuery>,
@@ -89,6 +123,17 @@ pub(super) async fn list_deliveries(
     Ok(data(page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/deliveries/{event_id}",
+    tag = "operator",
+    params(("event_id" = String, Path, description = "The delivery's event id (`evt_…`), as sent in `x-klikit-event-id`.")),
+    responses(
+        (status = 200, description = "The delivery, its exact body and every attempt.", body = DeliveryDetailData),
+        (status = 400, description = "`request_invalid`: the event id is malformed.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such delivery.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn get_delivery(
     State(state): State<AppState>,
     PathParam(event_id): PathParam<String>,
@@ -102,6 +147,18 @@ pub(super) async fn get_delivery(
     Ok(data(detail))
 }
 
+#[utoipa::path(
+    post,
+    path = "/deliveries/{event_id}/replay",
+    tag = "operator",
+    params(("event_id" = String, Path, description = "The delivery's event id (`evt_…`), as sent in `x-klikit-event-id`.")),
+    responses(
+        (status = 200, description = "The delivery, pending again under the same event id with the same body and a fresh retry schedule.", body = DeliverySummaryData),
+        (status = 400, description = "`request_invalid`: the event id is malformed.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such delivery.", body = ErrorBody),
+        (status = 409, description = "`state_conflict`: the delivery is still pending, or stopped because its mapping was deleted.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn replay_delivery(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -121,6 +178,17 @@ pub(super) async fn replay_delivery(
 
 /// Bulk replay. The body is a filter like the list query's; an empty body replays
 /// every dead delivery.
+#[utoipa::path(
+    post,
+    path = "/deliveries/replay",
+    tag = "operator",
+    request_body(content = DeliveryQuery, description = "A filter like the list's parameters, without `limit` and `cursor`. An empty body replays every dead delivery."),
+    responses(
+        (status = 200, description = "How many deliveries were replayed.", body = ReplayedData),
+        (status = 400, description = "`request_invalid`: the filter is malformed, or names `limit`/`cursor`.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn replay_matching(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,

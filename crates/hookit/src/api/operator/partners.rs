@@ -4,6 +4,10 @@ use super::{Answer, Operator, checked_id, data};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, PathParam};
+use crate::api::openapi::{
+    DeletedMappingData, ErrorBody, EventTypeName, IssuedPartnerData, MappingData, MappingListData,
+    PartnerData, PartnerListData, SecretKeyData, WebhookSecretKeyData,
+};
 use crate::credentials::{self, PartnerCredentials};
 use crate::dispatcher::target_policy;
 use crate::ids::IdKind;
@@ -15,13 +19,27 @@ use axum::http::StatusCode;
 use klikit_webhook::EventType;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// A partner to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreatePartner {
+    /// A name for people, 1 to 200 characters.
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners",
+    tag = "operator",
+    request_body = CreatePartner,
+    responses(
+        (status = 201, description = "The partner and its credentials. `secret_key` and `webhook_secret_key` are shown only in this answer.", body = IssuedPartnerData),
+        (status = 400, description = "`request_invalid`: the body is not `{\"name\"}` or the name is not 1 to 200 characters.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn create_partner(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -63,10 +81,27 @@ pub(super) async fn create_partner(
     Ok((StatusCode::CREATED, data(answer)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners",
+    tag = "operator",
+    responses((status = 200, description = "Every partner; never a secret.", body = PartnerListData)),
+)]
 pub(super) async fn list_partners(State(state): State<AppState>) -> Answer {
     Ok(data(state.store.list_partners().await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners/{id}",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The partner.", body = PartnerData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn get_partner(
     State(state): State<AppState>,
     PathParam(id): PathParam<String>,
@@ -75,6 +110,17 @@ pub(super) async fn get_partner(
     Ok(data(state.store.get_partner(&id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners/{id}/secret/rotate",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The new partner API secret, shown once. The old one stopped working at once; there is no overlap.", body = SecretKeyData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -94,6 +140,17 @@ pub(super) async fn rotate_secret(
     Ok(data(json!({ "secret_key": secret_key.expose() })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners/{id}/webhook-secret/rotate",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The new webhook signing key, shown once; every attempt from now on is signed with it.", body = WebhookSecretKeyData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn rotate_webhook_secret(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -116,6 +173,17 @@ pub(super) async fn rotate_webhook_secret(
     Ok(data(json!({ "webhook_secret_key": secret.expose() })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners/{id}/disable",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The partner, disabled: its credentials stop working.", body = PartnerData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn disable_partner(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -124,6 +192,17 @@ pub(super) async fn disable_partner(
     set_enabled(state, operator, id, false).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/partners/{id}/enable",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The partner, enabled again.", body = PartnerData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn enable_partner(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -147,16 +226,33 @@ async fn set_enabled(state: AppState, operator: Operator, id: String, enabled: b
     Ok(data(partner))
 }
 
-#[derive(Deserialize)]
+/// The URL for one (brand, branch, event type) of a partner.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PutMapping {
     brand_id: i64,
+    /// Omit (or null) for every branch of the brand; an exact branch mapping wins.
     #[serde(default)]
     branch_id: Option<i64>,
+    #[schema(value_type = EventTypeName)]
     event_type: String,
+    /// An http(s) URL; private and loopback targets only when the server allows them.
     url: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/partners/{id}/mappings",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    request_body = PutMapping,
+    responses(
+        (status = 200, description = "The mapping, created or with its URL replaced: one URL per (partner, brand, branch, event type).", body = MappingData),
+        (status = 400, description = "`request_invalid`: a field is missing or wrong (`event_type`, or a `url` that is not an allowed http(s) target).", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn put_mapping(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -202,6 +298,17 @@ pub(super) async fn put_mapping(
     Ok(data(mapping))
 }
 
+#[utoipa::path(
+    get,
+    path = "/partners/{id}/mappings",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
+    responses(
+        (status = 200, description = "The partner's URL mappings.", body = MappingListData),
+        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list_mappings(
     State(state): State<AppState>,
     PathParam(id): PathParam<String>,
@@ -211,6 +318,17 @@ pub(super) async fn list_mappings(
     Ok(data(state.store.list_mappings(Some(&id)).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/partners/{id}/mappings/{mapping_id}",
+    tag = "operator",
+    params(("id" = String, Path, description = "The partner id (`prt_…`)."), ("mapping_id" = String, Path, description = "The mapping id (`map_…`).")),
+    responses(
+        (status = 200, description = "Deleted; its pending deliveries stopped (kept, marked `mapping_deleted`).", body = DeletedMappingData),
+        (status = 400, description = "`request_invalid`: an id is malformed.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no such partner or mapping.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn delete_mapping(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,

@@ -4,6 +4,7 @@ use super::{Answer, Operator, data};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, PathParam, QueryParams};
+use crate::api::openapi::{AuditPageData, ErrorBody, IssuedTokenData, RevokedData, TokenListData};
 use crate::credentials;
 use crate::store::{NewOperatorToken, now_millis};
 use axum::Extension;
@@ -12,13 +13,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 /// The name the bootstrap token from the configuration goes by.
 pub const ROOT_TOKEN_NAME: &str = "root";
 
-#[derive(Deserialize)]
+/// An operator token to mint.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MintToken {
+    /// 1 to 64 characters of a-z, 0-9, - and _; not `root`. Audit entries carry it.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     name: String,
 }
 
@@ -29,6 +34,18 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "operator",
+    request_body = MintToken,
+    responses(
+        (status = 201, description = "The token; its value is shown only in this answer.", body = IssuedTokenData),
+        (status = 400, description = "`request_invalid`: the name is malformed or `root`.", body = ErrorBody),
+        (status = 409, description = "`state_conflict`: a token of that name exists.", body = ErrorBody),
+        (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn mint_token(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -65,6 +82,12 @@ pub(super) async fn mint_token(
     Ok((StatusCode::CREATED, data(answer)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "operator",
+    responses((status = 200, description = "The root token and every minted one; never a value.", body = TokenListData)),
+)]
 pub(super) async fn list_tokens(State(state): State<AppState>) -> Answer {
     let mut tokens = vec![json!({ "name": ROOT_TOKEN_NAME, "source": "configuration" })];
     for token in state.store.list_operator_tokens().await? {
@@ -73,6 +96,17 @@ pub(super) async fn list_tokens(State(state): State<AppState>) -> Answer {
     Ok(data(tokens))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tokens/{name}",
+    tag = "operator",
+    params(("name" = String, Path, description = "The token's name.")),
+    responses(
+        (status = 200, description = "Revoked; it stops working on the next request.", body = RevokedData),
+        (status = 400, description = "`request_invalid`: the root token cannot be revoked here.", body = ErrorBody),
+        (status = 404, description = "`resource_not_found`: no token of that name.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn revoke_token(
     State(state): State<AppState>,
     Extension(operator): Extension<Operator>,
@@ -91,13 +125,29 @@ pub(super) async fn revoke_token(
     Ok(data(json!({ "revoked": name })))
 }
 
-#[derive(Deserialize)]
+/// A page of the audit log.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     size: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "operator",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Operator actions, newest first, each with the name of the token that acted.", body = AuditPageData),
+        (status = 400, description = "`request_invalid`: `page` or `size` is out of range or unknown.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list_audit(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<AuditQuery>,

@@ -1,0 +1,115 @@
+//! The answer envelopes as schemas: the operator and ingest APIs answer
+//! `{"data": …}`, the partner API `{"request_id", "data": …}`. One named schema per
+//! payload keeps every response in the document concrete.
+
+use super::schemas::{IssuedPartner, IssuedToken, OrderList, OrderRecord, PartnerWebhooks};
+use crate::store::{
+    AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, IngestItemResult,
+    IngestOutcome, Mapping, Partner,
+};
+use utoipa::ToSchema;
+
+/// `{"data": T}` under a name of its own.
+macro_rules! data {
+    ($($name:ident($payload:ty): $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[derive(ToSchema)]
+        #[allow(dead_code)]
+        pub struct $name {
+            data: $payload,
+        }
+    )*};
+}
+
+/// `{"request_id", "data": T}` under a name of its own.
+macro_rules! partner_data {
+    ($($name:ident($payload:ty): $doc:literal;)*) => {$(
+        #[doc = $doc]
+        #[derive(ToSchema)]
+        #[allow(dead_code)]
+        pub struct $name {
+            /// The id of this request (also in the `x-request-id` header).
+            request_id: String,
+            data: $payload,
+        }
+    )*};
+}
+
+data! {
+    PartnerData(Partner): "One partner.";
+    PartnerListData(Vec<Partner>): "Every partner.";
+    IssuedPartnerData(IssuedPartner): "A new partner with its credentials, shown once.";
+    SecretKeyData(SecretKey): "A new partner API secret, shown once.";
+    WebhookSecretKeyData(WebhookSecretKey): "A new webhook signing key, shown once.";
+    MappingData(Mapping): "One URL mapping.";
+    MappingListData(Vec<Mapping>): "A partner's URL mappings.";
+    DeletedMappingData(DeletedMapping): "What deleting a mapping stopped.";
+    DeliveryPageData(DeliveryPage): "A page of deliveries, newest first.";
+    DeliveryDetailData(DeliveryDetail): "One delivery with its body and attempts.";
+    DeliverySummaryData(DeliverySummary): "The replayed delivery, pending again.";
+    ReplayedData(Replayed): "How many deliveries were replayed.";
+    IssuedTokenData(IssuedToken): "A new operator token, shown once.";
+    TokenListData(Vec<ListedToken>): "The root token and every minted one.";
+    RevokedData(Revoked): "The revoked token's name.";
+    AuditPageData(AuditPage): "A page of the audit log, newest first.";
+    IngestOneData(IngestOneResult): "What happened to the pushed change.";
+    IngestBatchData(IngestOutcome): "What happened to each pushed change, in order.";
+}
+
+partner_data! {
+    PartnerOrderData(OrderRecord): "getOrder: the order record, exactly as webhooks carry it.";
+    PartnerOrderListData(OrderList): "A page of order records.";
+    PartnerWebhooksData(PartnerWebhooks): "The partner's webhook setup and recent deliveries.";
+}
+
+/// A rotated partner API secret.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SecretKey {
+    /// The new secret; the old one stopped working at this moment.
+    secret_key: String,
+}
+
+/// A rotated webhook signing key.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WebhookSecretKey {
+    /// The new key; every attempt from now on is signed with it.
+    webhook_secret_key: String,
+}
+
+/// The count of a bulk replay.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Replayed {
+    replayed: u64,
+}
+
+/// A revoked operator token.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Revoked {
+    revoked: String,
+}
+
+/// A listed operator token: the configured root token (`source: configuration`) or a
+/// minted one (`created_at`, `created_by`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ListedToken {
+    name: String,
+    /// `configuration` for the root token; absent for minted tokens.
+    source: Option<String>,
+    created_at: Option<i64>,
+    created_by: Option<String>,
+}
+
+/// The outcome of one pushed change, and whether it replays an earlier answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IngestOneResult {
+    #[serde(flatten)]
+    result: IngestItemResult,
+    /// True when this answer is a replay of the first answer for the `Idempotency-Key`.
+    idempotent_replay: bool,
+}
