@@ -199,11 +199,16 @@ pub(super) async fn replay_matching(
     } else {
         parse_json(&raw)?
     };
-    if query.cursor.is_some() || query.limit.is_some() {
-        return Err(ApiError::invalid_field(
-            "cursor",
-            "and `limit` do not apply to a bulk replay; it replays every match",
-        ));
+    for (field, given) in [
+        ("cursor", query.cursor.is_some()),
+        ("limit", query.limit.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::invalid_field(
+                field,
+                "does not apply to a bulk replay, which replays every match; leave it out",
+            ));
+        }
     }
     let filter = query.into_filter()?;
     let audit = operator.audit(
