@@ -346,7 +346,8 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.write_bookkeeping(move |tx| dispatch::claim_due(tx, &claim)).await
+        self.write_bookkeeping(move |tx| dispatch::claim_due(tx, &claim))
+            .await
     }
 
     async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()> {

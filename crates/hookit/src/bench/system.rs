@@ -1,0 +1,259 @@
+//! The system under test: `hookit serve` started in-process on `127.0.0.1:0` with a
+//! fresh data directory, and the two HTTP clients klikit would use against it — the
+//! operator API (partners, mappings) and the ingest API (batch pushes).
+
+use super::BenchError;
+use crate::config::{DatabaseLocation, ServeConfig};
+use crate::credentials::Secret;
+use crate::serve::Server;
+use crate::store::IngestOutcome;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const OPERATOR_TOKEN: &str = "hkop_bench_operator_token";
+const INGEST_TOKEN: &str = "hkin_bench_ingest_token";
+/// Attempts of one ingest push before the bench gives up (transport errors and 5xx).
+const INGEST_TRIES: u32 = 5;
+
+/// A data directory made for one scenario, removed on drop unless kept.
+pub struct DataDir {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl DataDir {
+    /// Creates `parent/hookit-bench-<scenario>-<pid>-<random>`.
+    pub fn create(parent: &Path, scenario: &str, keep: bool) -> Result<DataDir, BenchError> {
+        let name = format!(
+            "hookit-bench-{scenario}-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let path = parent.join(name);
+        std::fs::create_dir_all(&path)
+            .map_err(|err| format!("cannot create the data directory {}: {err}", path.display()))?;
+        Ok(DataDir { path, keep })
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("bench: kept data in {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Where the bench keeps its data and how it starts servers; shared by all scenarios.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Parent of the per-scenario data directories.
+    pub parent: PathBuf,
+    /// `--database-url`, or `None` for SQLite in each fresh data directory.
+    pub database_url: Option<String>,
+    pub keep_data: bool,
+}
+
+impl Placement {
+    /// The backend's name for the report (`sqlite`, `postgres`).
+    pub fn backend_name(&self) -> Result<&'static str, BenchError> {
+        Ok(match self.database(Path::new("."))? {
+            DatabaseLocation::Sqlite(_) => "sqlite",
+            DatabaseLocation::Postgres(_) => "postgres",
+        })
+    }
+
+    fn database(&self, data_dir: &Path) -> Result<DatabaseLocation, BenchError> {
+        match &self.database_url {
+            None => Ok(DatabaseLocation::default_in(data_dir)),
+            Some(url) => DatabaseLocation::parse(url)
+                .map_err(|problem| format!("--database-url: {problem}").into()),
+        }
+    }
+}
+
+/// A running server and the clients that talk to it.
+pub struct System {
+    server: Server,
+    base: String,
+    http: reqwest::Client,
+    _data: DataDir,
+}
+
+impl System {
+    /// Starts a server on a fresh data directory; `tune` adjusts the configuration
+    /// (tick, batch size, retry schedule) from the production defaults.
+    pub async fn start(
+        placement: &Placement,
+        scenario: &str,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> Result<System, BenchError> {
+        let data = DataDir::create(&placement.parent, scenario, placement.keep_data)?;
+        let mut config = ServeConfig {
+            database: placement.database(&data.path)?,
+            data_dir: data.path.clone(),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            operator_token: Some(Secret::new(OPERATOR_TOKEN)),
+            ingest_token: Some(Secret::new(INGEST_TOKEN)),
+            allow_private_targets: true,
+            ..ServeConfig::default()
+        };
+        tune(&mut config);
+        let server = Server::start(config)
+            .await
+            .map_err(|err| format!("cannot start hookit in-process: {err}"))?;
+        Ok(System {
+            base: format!("http://{}", server.address),
+            server,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .map_err(|err| format!("cannot build the HTTP client: {err}"))?,
+            _data: data,
+        })
+    }
+
+    /// Stops the server (drains in-flight attempts); the data directory goes with it.
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: String,
+        idempotency_key: Option<&str>,
+    ) -> Result<(u16, serde_json::Value), reqwest::Error> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        Ok((status, value))
+    }
+
+    async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, BenchError> {
+        let (status, answer) = self
+            .send(
+                method,
+                &format!("/v1/operator{path}"),
+                OPERATOR_TOKEN,
+                body.to_string(),
+                None,
+            )
+            .await
+            .map_err(|err| format!("operator API {path}: {err}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!("operator API {path} answered {status}: {answer}").into());
+        }
+        Ok(answer)
+    }
+
+    /// Creates a partner; returns (partner id, webhook secret).
+    pub async fn create_partner(&self, name: &str) -> Result<(String, String), BenchError> {
+        let answer = self
+            .operator(
+                reqwest::Method::POST,
+                "/partners",
+                serde_json::json!({ "name": name }),
+            )
+            .await?;
+        let field = |name: &str| {
+            answer["data"][name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("partner creation answered without `{name}`: {answer}"))
+        };
+        Ok((field("id")?, field("webhook_secret_key")?))
+    }
+
+    /// Maps (brand, branch or every branch, event type) of a partner to `url`.
+    pub async fn map(
+        &self,
+        partner_id: &str,
+        brand_id: i64,
+        branch_id: Option<i64>,
+        event_type: klikit_webhook::EventType,
+        url: &str,
+    ) -> Result<(), BenchError> {
+        let mut body = serde_json::json!({
+            "brand_id": brand_id,
+            "event_type": event_type.as_str(),
+            "url": url,
+        });
+        if let Some(branch) = branch_id {
+            body["branch_id"] = serde_json::json!(branch);
+        }
+        self.operator(
+            reqwest::Method::PUT,
+            &format!("/partners/{partner_id}/mappings"),
+            body,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Pushes one `{"items": [...]}` body to the batch ingest endpoint under an
+    /// Idempotency-Key, retrying transport errors and 5xx as klikit would. Returns the
+    /// outcome and how many retries it took.
+    pub async fn ingest_batch(
+        &self,
+        body: String,
+        idempotency_key: &str,
+    ) -> Result<(IngestOutcome, u32), BenchError> {
+        let mut last_problem = String::new();
+        for attempt in 0..INGEST_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let sent = self
+                .send(
+                    reqwest::Method::POST,
+                    "/v1/ingest/orders/batch",
+                    INGEST_TOKEN,
+                    body.clone(),
+                    Some(idempotency_key),
+                )
+                .await;
+            match sent {
+                Ok((status, answer)) if (200..300).contains(&status) => {
+                    let outcome =
+                        serde_json::from_value(answer["data"].clone()).map_err(|err| {
+                            format!(
+                                "ingest answered {status} with an unexpected body ({err}): {answer}"
+                            )
+                        })?;
+                    return Ok((outcome, attempt));
+                }
+                Ok((status, answer)) if status >= 500 => {
+                    last_problem = format!("{status}: {answer}");
+                }
+                Ok((status, answer)) => {
+                    return Err(
+                        format!("ingest refused a bench push with {status}: {answer}").into(),
+                    );
+                }
+                Err(err) => last_problem = err.to_string(),
+            }
+        }
+        Err(format!("ingest failed {INGEST_TRIES} times; last: {last_problem}").into())
+    }
+}

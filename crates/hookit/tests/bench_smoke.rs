@@ -1,0 +1,135 @@
+//! `hookit bench` works end to end at toy sizes and its `--json` output has the
+//! fields BENCHMARKS.md and scripts rely on. Speed is never asserted here: these runs
+//! are far too small (and usually a debug build) to mean anything.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn bench(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookit"))
+        .arg("bench")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run hookit bench")
+}
+
+#[test]
+fn every_scenario_runs_at_toy_size_and_reports_its_fields() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = bench(
+        &[
+            "--json",
+            "--orders=400",
+            "--fanout-orders=150",
+            "--partners=3",
+            "--fanout-branches=5",
+            "--duration-s=1",
+            "--rate=200",
+            "--backlog=1000",
+            "--backlog-branches=5",
+            "--stall-s=20",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("stdout is not one JSON object ({err}):\n{stdout}"));
+    assert_eq!(report["database"], "sqlite");
+    assert!(report["machine"]["cpus"].as_u64().is_some_and(|n| n >= 1));
+    let scenarios = &report["scenarios"];
+    let expect = [
+        (
+            "batched",
+            &[
+                "orders_per_s",
+                "deliveries_per_s",
+                "duration_s",
+                "deliveries",
+            ][..],
+        ),
+        (
+            "fanout",
+            &["deliveries_per_s", "orders_per_s", "orders_per_delivery"][..],
+        ),
+        (
+            "latency",
+            &[
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "first_attempt_p99_ms",
+                "first_attempt_target_ms",
+            ][..],
+        ),
+        (
+            "backlog",
+            &[
+                "peak_rss_mib",
+                "rss_at_backlog_mib",
+                "drain_s",
+                "pending_events",
+            ][..],
+        ),
+    ];
+    for (name, fields) in expect {
+        let scenario = &scenarios[name];
+        assert_eq!(scenario["ok"], true, "{name}: {scenario}");
+        for field in fields {
+            assert!(
+                scenario[*field].is_number(),
+                "{name}.{field} missing: {scenario}"
+            );
+        }
+        // Nothing lost: every pushed change came back exactly once.
+        assert_eq!(
+            scenario["order_records_delivered"], scenario["order_changes"],
+            "{name}: {scenario}"
+        );
+    }
+    assert_eq!(scenarios["fanout"]["orders_per_delivery"], 1.0);
+    assert_eq!(scenarios["backlog"]["pending_events"], 1000);
+    assert!(
+        scenarios["backlog"]["attempts_refused_while_down"]
+            .as_u64()
+            .is_some(),
+        "{}",
+        scenarios["backlog"]
+    );
+    // The backlog shows its progress on stderr.
+    assert!(stderr.contains("backlog: "), "{stderr}");
+}
+
+#[test]
+fn a_single_scenario_prints_a_table_and_a_bad_database_url_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = bench(
+        &["--scenario=batched", "--orders=100", "--branches=2"],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("orders_per_s") && stdout.contains("20,000"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("fanout"), "{stdout}");
+
+    let output = bench(
+        &["--scenario=batched", "--database-url=ftp://nowhere"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--database-url"), "{stderr}");
+}
