@@ -201,9 +201,12 @@ async fn claim_and_start(
             lease: shared.settings.claim_lease,
             limit: free,
             saturated_urls: shared.slots.saturated_urls(),
+            accept: Box::new(shared.slots.admission()),
         };
         let claimed = shared.store.claim_due(claim).await?;
         let full = claimed.len() == free;
+        // Admission already counted host room, so every claimed delivery normally
+        // starts; the overflow path only guards against a miscount.
         let mut overflow = Vec::new();
         for delivery in claimed {
             let Some(slot) = shared.slots.try_enter(&delivery.url) else {

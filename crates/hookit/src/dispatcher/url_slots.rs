@@ -1,33 +1,40 @@
-//! Per-host concurrency: how many attempts may be in flight to one host at once.
+//! Concurrency limits: how many attempts may be in flight to one URL, and to one host.
 //!
-//! Limits are per host and port, not per URL, so one hanging receiver mapped under many
-//! paths still gets a single share. The claim query skips the URLs of saturated hosts;
-//! the counts are in-process only (each process limits its own attempts), which is
-//! the kind of state a restarted process simply starts afresh.
+//! Each URL gets `per_url` slots (`HOOKIT_PER_URL_CONCURRENCY`); each host and port
+//! gets [`HOST_FACTOR`] times that, so a receiver that hangs under many different paths
+//! still cannot hold more than one host's share of the workers. The claim query skips
+//! saturated URLs, and admission takes only deliveries that have room; the counts are
+//! in-process only (each process limits its own attempts), the kind of state a
+//! restarted process simply starts afresh.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// In-flight attempt counts by host.
+/// A host may have this many times a URL's slots in flight, across its URLs.
+pub const HOST_FACTOR: usize = 4;
+
+/// In-flight attempt counts by URL and by host.
 #[derive(Clone)]
 pub struct UrlSlots {
-    limit: usize,
-    hosts: Arc<Mutex<HashMap<String, HostSlots>>>,
+    per_url: usize,
+    per_host: usize,
+    counts: Arc<Mutex<Counts>>,
 }
 
 #[derive(Default)]
-struct HostSlots {
-    in_flight: usize,
-    urls: HashSet<String>,
+struct Counts {
+    urls: HashMap<String, usize>,
+    hosts: HashMap<String, usize>,
 }
 
 /// A held slot; dropping it frees the slot.
 pub struct Slot {
     slots: UrlSlots,
+    url: String,
     host: String,
 }
 
-/// The host and port a URL connects to, the unit of the limit.
+/// The host and port a URL connects to.
 fn host_key(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => format!(
@@ -39,57 +46,100 @@ fn host_key(url: &str) -> String {
     }
 }
 
+impl Counts {
+    fn has_room(&self, url: &str, host: &str, per_url: usize, per_host: usize) -> bool {
+        self.urls.get(url).copied().unwrap_or(0) < per_url
+            && self.hosts.get(host).copied().unwrap_or(0) < per_host
+    }
+
+    fn enter(&mut self, url: &str, host: &str) {
+        *self.urls.entry(url.to_owned()).or_default() += 1;
+        *self.hosts.entry(host.to_owned()).or_default() += 1;
+    }
+
+    fn leave(&mut self, url: &str, host: &str) {
+        for (map, key) in [(&mut self.urls, url), (&mut self.hosts, host)] {
+            if let Some(count) = map.get_mut(key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+}
+
 impl UrlSlots {
-    /// Slots allowing `limit` concurrent attempts per host.
-    pub fn new(limit: usize) -> Self {
+    /// Slots allowing `per_url` concurrent attempts per URL (and [`HOST_FACTOR`] times
+    /// that per host).
+    pub fn new(per_url: usize) -> Self {
+        let per_url = per_url.max(1);
         UrlSlots {
-            limit: limit.max(1),
-            hosts: Arc::default(),
+            per_url,
+            per_host: per_url * HOST_FACTOR,
+            counts: Arc::default(),
         }
     }
 
-    fn hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostSlots>> {
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         // A panic while holding this lock leaves only counters behind; keep going.
-        self.hosts
+        self.counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes a slot for `url`'s host if one is free.
+    /// Takes a slot for `url` if both it and its host have room.
     pub fn try_enter(&self, url: &str) -> Option<Slot> {
         let host = host_key(url);
-        let mut hosts = self.hosts();
-        let entry = hosts.entry(host.clone()).or_default();
-        if entry.in_flight >= self.limit {
+        let mut counts = self.counts();
+        if !counts.has_room(url, &host, self.per_url, self.per_host) {
             return None;
         }
-        entry.in_flight += 1;
-        entry.urls.insert(url.to_owned());
+        counts.enter(url, &host);
         Some(Slot {
             slots: self.clone(),
+            url: url.to_owned(),
             host,
         })
     }
 
-    /// Every URL seen for a host that has no free slot.
+    /// A claim-time gate: answers, for each URL offered in turn, whether it would have
+    /// room after those already accepted. Only the claimer takes slots, so the room
+    /// counted here can only grow before the claimed deliveries enter.
+    pub fn admission(&self) -> impl FnMut(&str) -> bool + Send + 'static {
+        let (per_url, per_host) = (self.per_url, self.per_host);
+        let mut counts = {
+            let current = self.counts();
+            Counts {
+                urls: current.urls.clone(),
+                hosts: current.hosts.clone(),
+            }
+        };
+        move |url| {
+            let host = host_key(url);
+            let room = counts.has_room(url, &host, per_url, per_host);
+            if room {
+                counts.enter(url, &host);
+            }
+            room
+        }
+    }
+
+    /// The URLs with no free slot of their own. (URLs of a saturated host are turned
+    /// away by admission instead: the host's other URLs are not known here.)
     pub fn saturated_urls(&self) -> Vec<String> {
-        self.hosts()
-            .values()
-            .filter(|host| host.in_flight >= self.limit)
-            .flat_map(|host| host.urls.iter().cloned())
+        self.counts()
+            .urls
+            .iter()
+            .filter(|(_, in_flight)| **in_flight >= self.per_url)
+            .map(|(url, _)| url.clone())
             .collect()
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut hosts = self.slots.hosts();
-        if let Some(entry) = hosts.get_mut(&self.host) {
-            entry.in_flight = entry.in_flight.saturating_sub(1);
-            if entry.in_flight == 0 {
-                hosts.remove(&self.host);
-            }
-        }
+        self.slots.counts().leave(&self.url, &self.host);
     }
 }
 
@@ -98,25 +148,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_host_gets_at_most_its_limit_across_paths() {
+    fn a_url_gets_its_limit_and_a_host_its_share() {
         let slots = UrlSlots::new(2);
-        let a = slots
+        let a1 = slots
             .try_enter("http://slow.example/a")
             .expect("first slot");
-        let b = slots
-            .try_enter("http://slow.example/b")
+        let _a2 = slots
+            .try_enter("http://slow.example/a")
             .expect("second slot");
-        assert!(slots.try_enter("http://slow.example/c").is_none());
-        assert!(slots.try_enter("http://fast.example/a").is_some());
-        let mut saturated = slots.saturated_urls();
-        saturated.sort();
-        assert_eq!(
-            saturated,
-            ["http://slow.example/a", "http://slow.example/b"]
+        assert!(
+            slots.try_enter("http://slow.example/a").is_none(),
+            "URL full"
         );
-        drop(a);
+        assert_eq!(slots.saturated_urls(), ["http://slow.example/a"]);
+        let held: Vec<Slot> = (0..6)
+            .filter_map(|n| slots.try_enter(&format!("http://slow.example/{n}")))
+            .collect();
+        assert_eq!(held.len(), 6, "the host allows 4 × 2 in all");
+        assert!(
+            slots.try_enter("http://slow.example/other").is_none(),
+            "host full"
+        );
+        assert!(
+            slots.try_enter("http://fast.example/a").is_some(),
+            "other hosts unaffected"
+        );
+        drop(a1);
         assert!(slots.saturated_urls().is_empty());
-        drop(b);
-        assert!(slots.try_enter("http://slow.example/c").is_some());
+        assert!(slots.try_enter("http://slow.example/a").is_some());
+    }
+
+    #[test]
+    fn admission_counts_what_it_accepts_on_top_of_what_is_in_flight() {
+        let slots = UrlSlots::new(2);
+        let _held = slots.try_enter("http://busy.example/a").expect("slot");
+        let mut admit = slots.admission();
+        assert!(admit("http://busy.example/a"));
+        assert!(
+            !admit("http://busy.example/a"),
+            "one in flight plus one accepted"
+        );
+        assert!(
+            admit("http://busy.example/b"),
+            "another URL of the host has room"
+        );
+        assert!(admit("http://idle.example/"));
+        assert!(admit("http://idle.example/"));
+        assert!(!admit("http://idle.example/"));
     }
 }

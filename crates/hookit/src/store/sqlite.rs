@@ -38,7 +38,9 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Writer>,
+    /// FIFO-fair, so the dispatcher's short transactions are not starved by a stream of
+    /// large ingest transactions (std's mutex lets a busy thread take it again at once).
+    writer: tokio::sync::Mutex<Writer>,
     readers: Vec<Mutex<Connection>>,
 }
 
@@ -96,7 +98,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                writer: Mutex::new(Writer {
+                writer: tokio::sync::Mutex::new(Writer {
                     conn: writer,
                     durability: Durability::Acknowledged,
                 }),
@@ -131,10 +133,7 @@ impl SqliteStore {
     {
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
-            let mut writer = inner
-                .writer
-                .lock()
-                .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
+            let mut writer = inner.writer.blocking_lock();
             if writer.durability != durability {
                 let level = match durability {
                     Durability::Acknowledged => "FULL",
@@ -346,8 +345,11 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.write_bookkeeping(move |tx| dispatch::claim_due(tx, &claim))
-            .await
+        self.write_bookkeeping(move |tx| {
+            let mut claim = claim;
+            dispatch::claim_due(tx, &mut claim)
+        })
+        .await
     }
 
     async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()> {

@@ -140,7 +140,6 @@ pub struct BatchLimits {
 }
 
 /// A request to lease due deliveries.
-#[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub owner: String,
     pub now: Millis,
@@ -148,6 +147,20 @@ pub struct ClaimRequest {
     pub limit: usize,
     /// URLs already at their concurrency cap in this process: skip their deliveries.
     pub saturated_urls: Vec<String>,
+    /// Asked for each due delivery's URL, in due order: whether to take it. Lets the
+    /// claiming process take only what it has room to start.
+    pub accept: Box<dyn FnMut(&str) -> bool + Send>,
+}
+
+impl std::fmt::Debug for ClaimRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimRequest")
+            .field("owner", &self.owner)
+            .field("now", &self.now)
+            .field("limit", &self.limit)
+            .field("saturated_urls", &self.saturated_urls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A leased delivery, with everything needed to attempt it.

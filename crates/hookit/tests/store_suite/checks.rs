@@ -1003,3 +1003,78 @@ pub async fn delivery_stats_count_backlog_per_partner(store: &dyn Store) {
     let b = stats.iter().find(|s| s.partner_id == quiet.id).expect("B");
     assert_eq!((b.pending, b.queued, b.oldest_pending_at), (0, 0, None));
 }
+
+pub async fn claims_take_only_what_accept_admits(store: &dyn Store) {
+    let p = partner(store, "A").await;
+    map(
+        store,
+        &p,
+        1,
+        Some(1),
+        EventType::OrderCreated,
+        "https://busy.example/",
+    )
+    .await;
+    map(
+        store,
+        &p,
+        1,
+        Some(2),
+        EventType::OrderCreated,
+        "https://idle.example/",
+    )
+    .await;
+    let limits = BatchLimits {
+        max_orders: 1,
+        max_bytes: 1 << 20,
+    };
+    for id in 1..=4 {
+        let branch = if id <= 3 { 1 } else { 2 };
+        ingest(
+            store,
+            vec![item(
+                EventType::OrderCreated,
+                order(id, 1, branch, 1, "2026-01-01T00:00:00Z"),
+            )],
+            T0,
+        )
+        .await;
+    }
+    store.form_deliveries(limits, T0).await.expect("form");
+    let mut busy_taken = 0;
+    let claimed = store
+        .claim_due(ClaimRequest {
+            owner: "a".into(),
+            now: T0,
+            lease: Duration::from_secs(30),
+            limit: 10,
+            saturated_urls: vec![],
+            accept: Box::new(move |url| {
+                if url.contains("busy") {
+                    busy_taken += 1;
+                    busy_taken <= 1
+                } else {
+                    true
+                }
+            }),
+        })
+        .await
+        .expect("claim");
+    let mut urls: Vec<&str> = claimed.iter().map(|d| d.url.as_str()).collect();
+    urls.sort();
+    assert_eq!(
+        urls,
+        ["https://busy.example/", "https://idle.example/"],
+        "one busy, the idle one"
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|d| !d.body.is_empty() && !d.webhook_secret_encrypted.is_empty())
+    );
+    assert_eq!(
+        claim(store, T0).await.len(),
+        2,
+        "what was not accepted stays claimable"
+    );
+}

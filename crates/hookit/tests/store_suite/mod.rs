@@ -26,7 +26,7 @@ macro_rules! store_suite {
             deleting_a_mapping_stops_its_work, saturated_urls_are_skipped, released_leases_are_claimable,
             deliveries_filter_and_page, audit_is_written_with_the_action,
             operator_tokens_are_found_by_hash_until_revoked, partner_scope_follows_mappings,
-            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner);
+            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -140,6 +140,7 @@ pub async fn claim_as(
             lease: Duration::from_secs(30),
             limit: 100,
             saturated_urls: saturated,
+            accept: Box::new(|_| true),
         })
         .await
         .expect("claim")

@@ -166,11 +166,16 @@ fn insert_delivery(tx: &Transaction<'_>, batch: &[ReadyChange], now: Millis) -> 
     Ok(())
 }
 
-/// Leases up to `claim.limit` due deliveries of enabled partners, skipping URLs that
-/// are saturated in the claiming process.
+/// How many due deliveries one claim looks at for each one it may take: enough that a
+/// busy URL at the head of the queue does not hide the others behind it.
+const CLAIM_WINDOW_FACTOR: usize = 8;
+
+/// Leases up to `claim.limit` due deliveries of enabled partners that `claim.accept`
+/// takes, skipping the URLs saturated in the claiming process. Candidates are read
+/// without their bodies; only the taken ones are leased and read in full.
 pub(super) fn claim_due(
     tx: &Transaction<'_>,
-    claim: &ClaimRequest,
+    claim: &mut ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let excluded = if claim.saturated_urls.is_empty() {
         String::new()
@@ -179,8 +184,7 @@ pub(super) fn claim_due(
         format!("AND m.url NOT IN ({marks})")
     };
     let sql = format!(
-        "SELECT d.id, d.partner_id, d.event_type, m.url, d.body, p.webhook_secret_enc,
-                d.attempts, d.retry_index, d.first_ingested_at, json_array_length(d.order_ids)
+        "SELECT d.id, m.url
          FROM deliveries d
          JOIN mappings m ON m.id = d.mapping_id
          JOIN partners p ON p.id = d.partner_id
@@ -189,7 +193,7 @@ pub(super) fn claim_due(
            AND p.enabled = 1 {excluded}
          ORDER BY d.next_attempt_at
          LIMIT {}",
-        claim.limit
+        (claim.limit * CLAIM_WINDOW_FACTOR).min(4096)
     );
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&claim.now];
     values.extend(
@@ -198,29 +202,45 @@ pub(super) fn claim_due(
             .iter()
             .map(|u| u as &dyn rusqlite::ToSql),
     );
-    let claimed = tx
+    let candidates = tx
         .prepare_cached(&sql)?
         .query_map(params_from_iter(values), |row| {
-            let attempts: u32 = row.get(6)?;
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let lease_until = claim.now + claim.lease.as_millis() as i64;
+    let mut lease = tx.prepare_cached(
+        "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3
+         RETURNING id, partner_id, event_type, body, attempts, retry_index, first_ingested_at,
+                   json_array_length(order_ids)",
+    )?;
+    let mut secret = tx.prepare_cached("SELECT webhook_secret_enc FROM partners WHERE id = ?1")?;
+    let mut claimed = Vec::new();
+    for (event_id, url) in candidates {
+        if claimed.len() == claim.limit {
+            break;
+        }
+        if !(claim.accept)(&url) {
+            continue;
+        }
+        let mut delivery = lease.query_row(params![claim.owner, lease_until, event_id], |row| {
+            let attempts: u32 = row.get(4)?;
             Ok(ClaimedDelivery {
                 event_id: row.get(0)?,
                 partner_id: row.get(1)?,
                 event_type: event_type_column(row, 2)?,
-                url: row.get(3)?,
-                body: row.get(4)?,
-                webhook_secret_encrypted: row.get(5)?,
+                url: url.clone(),
+                body: row.get(3)?,
+                webhook_secret_encrypted: Vec::new(),
                 attempt_number: attempts + 1,
-                retry_index: row.get(7)?,
-                first_ingested_at: row.get(8)?,
-                order_count: row.get(9)?,
+                retry_index: row.get(5)?,
+                first_ingested_at: row.get(6)?,
+                order_count: row.get(7)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let lease_until = claim.now + claim.lease.as_millis() as i64;
-    let mut lease = tx
-        .prepare_cached("UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3")?;
-    for delivery in &claimed {
-        lease.execute(params![claim.owner, lease_until, delivery.event_id])?;
+        })?;
+        delivery.webhook_secret_encrypted =
+            secret.query_row([&delivery.partner_id], |row| row.get(0))?;
+        claimed.push(delivery);
     }
     Ok(claimed)
 }
@@ -331,17 +351,21 @@ fn log_attempt(tx: &Transaction<'_>, outcome: &AttemptOutcome) -> StoreResult<()
 /// Marks a finished delivery's changes finished and lets each order's next change in
 /// line become ready.
 pub(super) fn finish_delivery_changes(tx: &Transaction<'_>, event_id: &str) -> StoreResult<()> {
-    let sequences = tx
+    let waiting_behind = tx
         .prepare_cached(
             "UPDATE queue SET state = 'finished' WHERE delivery_id = ?1 AND state = 'batched'
-             RETURNING partner_id, order_id",
+             RETURNING partner_id, order_id, has_successor",
         )?
         .query_map([event_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, bool>(2)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (partner_id, order_id) in sequences {
-        advance_sequence(tx, &partner_id, order_id)?;
+    for (partner_id, order_id, _) in waiting_behind.iter().filter(|(_, _, behind)| *behind) {
+        advance_sequence(tx, partner_id, *order_id)?;
     }
     Ok(())
 }

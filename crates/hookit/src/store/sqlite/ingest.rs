@@ -3,7 +3,10 @@
 
 use crate::ids::IdKind;
 use crate::store::*;
+use klikit_webhook::EventType;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 const INGEST_SCOPE: &str = "ingest";
 
@@ -24,8 +27,9 @@ pub(super) fn ingest(tx: &Transaction<'_>, request: IngestRequest) -> StoreResul
         }
     }
     let mut results = Vec::with_capacity(request.items.len());
+    let mut routes = RouteCache::new();
     for item in request.items {
-        results.push(ingest_one(tx, item, request.now)?);
+        results.push(ingest_one(tx, item, &mut routes, request.now)?);
     }
     let outcome = IngestOutcome {
         results,
@@ -91,6 +95,7 @@ pub(super) fn remember_answer(
 fn ingest_one(
     tx: &Transaction<'_>,
     item: IngestItem,
+    routes: &mut RouteCache,
     now: Millis,
 ) -> StoreResult<IngestItemResult> {
     let IngestItem {
@@ -154,7 +159,7 @@ fn ingest_one(
         branch_id,
     };
     insert_change(tx, &change, &record, now)?;
-    let routed_to = route_change(tx, &change, now)?;
+    let routed_to = route_change(tx, &change, routes, now)?;
     Ok(IngestItemResult {
         order_id,
         event: event_type.as_str().to_owned(),
@@ -199,42 +204,63 @@ pub(super) struct OrderChange {
     pub branch_id: i64,
 }
 
-/// Queues a change for every enabled partner mapped to its (brand, branch, event
-/// type). An exact branch mapping wins over a brand-wide one of the same partner.
-/// Returns how many partners it was routed to.
-pub(super) fn route_change(
+/// Where changes of one (brand, branch, event type) go: (mapping id, partner id) per
+/// enabled partner, an exact branch mapping winning over a brand-wide one.
+type Targets = Vec<(String, String)>;
+
+/// Route lookups of one transaction, so a batch of many orders of the same branch asks
+/// the mappings table once.
+pub(super) type RouteCache = HashMap<(i64, i64, EventType), Targets>;
+
+fn targets(
     tx: &Transaction<'_>,
-    change: &OrderChange,
-    now: Millis,
-) -> StoreResult<u64> {
+    brand_id: i64,
+    branch_id: i64,
+    event_type: EventType,
+) -> StoreResult<Targets> {
     let mut stmt = tx.prepare_cached(
         "SELECT m.id, m.partner_id FROM mappings m JOIN partners p ON p.id = m.partner_id
          WHERE p.enabled = 1 AND m.brand_id = ?1 AND m.event_type = ?2
            AND (m.branch_id = ?3 OR m.branch_id IS NULL)
          ORDER BY m.partner_id, m.branch_id IS NULL",
     )?;
-    let targets = stmt
-        .query_map(
-            params![
-                change.brand_id,
-                change.event_type.as_str(),
-                change.branch_id
-            ],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-        )?
+    let rows = stmt
+        .query_map(params![brand_id, event_type.as_str(), branch_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut routed = 0;
-    let mut last_partner: Option<&str> = None;
-    for (mapping_id, partner_id) in &targets {
-        // Rows are ordered exact-first within a partner: take only the first.
-        if last_partner == Some(partner_id.as_str()) {
-            continue;
+    // Rows are ordered exact-first within a partner: keep only each partner's first.
+    let mut targets: Targets = Vec::with_capacity(rows.len());
+    for (mapping_id, partner_id) in rows {
+        if targets.last().is_none_or(|(_, last)| *last != partner_id) {
+            targets.push((mapping_id, partner_id));
         }
-        last_partner = Some(partner_id);
-        enqueue(tx, change, mapping_id, partner_id, now)?;
-        routed += 1;
     }
-    Ok(routed)
+    Ok(targets)
+}
+
+/// Queues a change for every enabled partner mapped to its (brand, branch, event
+/// type). Returns how many partners it was routed to.
+pub(super) fn route_change(
+    tx: &Transaction<'_>,
+    change: &OrderChange,
+    cache: &mut RouteCache,
+    now: Millis,
+) -> StoreResult<u64> {
+    let key = (change.brand_id, change.branch_id, change.event_type);
+    let targets = match cache.entry(key) {
+        Entry::Occupied(found) => found.into_mut(),
+        Entry::Vacant(slot) => slot.insert(targets(
+            tx,
+            change.brand_id,
+            change.branch_id,
+            change.event_type,
+        )?),
+    };
+    for (mapping_id, partner_id) in targets.iter() {
+        enqueue(tx, change, mapping_id, partner_id, now)?;
+    }
+    Ok(targets.len() as u64)
 }
 
 /// Adds one routed change to the partner's sequence for this order: `ready` when
@@ -246,12 +272,15 @@ fn enqueue(
     partner_id: &str,
     now: Millis,
 ) -> StoreResult<()> {
-    let busy: bool = tx
+    // Marking the unfinished changes of this (partner, order) as having a successor
+    // also tells whether there are any: then this one waits.
+    let busy = tx
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM queue WHERE partner_id = ?1 AND order_id = ?2
-                            AND state IN ('waiting', 'ready', 'batched'))",
+            "UPDATE queue SET has_successor = 1
+             WHERE partner_id = ?1 AND order_id = ?2 AND state IN ('waiting', 'ready', 'batched')",
         )?
-        .query_row(params![partner_id, change.order_id], |row| row.get(0))?;
+        .execute(params![partner_id, change.order_id])?
+        > 0;
     tx.prepare_cached(
         "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id, state,
                             queued_at)

@@ -120,7 +120,7 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
         branch_id,
     };
     super::ingest::insert_change(tx, &order_change, &record, change.now)?;
-    route_change(tx, &order_change, change.now)?;
+    route_change(tx, &order_change, &mut Default::default(), change.now)?;
     remember_answer(
         tx,
         &change.idempotency_scope,
