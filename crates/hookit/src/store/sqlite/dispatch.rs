@@ -267,52 +267,39 @@ pub(super) fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[AttemptOutcome],
 ) -> StoreResult<()> {
+    let mut update = tx.prepare_cached(
+        "UPDATE deliveries SET state = ?1, dead_reason = ?2, attempts = ?3,
+                retry_index = retry_index + ?4, next_attempt_at = ifnull(?5, next_attempt_at),
+                finished_at = ?6, lease_owner = NULL, lease_until = NULL
+         WHERE id = ?7 AND state = 'pending' AND lease_owner = ?8",
+    )?;
     for outcome in outcomes {
         log_attempt(tx, outcome)?;
-        let changed = match (&outcome.result, outcome.retry_at) {
-            (AttemptResult::Acknowledged { .. }, _) => tx
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'delivered', attempts = ?1, finished_at = ?2,
-                            lease_owner = NULL, lease_until = NULL
-                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
-                )?
-                .execute(params![
-                    outcome.attempt_number,
-                    outcome.finished_at,
-                    outcome.event_id,
-                    outcome.owner
-                ])?,
-            (AttemptResult::Failed { .. }, Some(retry_at)) => tx
-                .prepare_cached(
-                    "UPDATE deliveries SET attempts = ?1, retry_index = retry_index + 1,
-                            next_attempt_at = ?2, lease_owner = NULL, lease_until = NULL
-                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
-                )?
-                .execute(params![
-                    outcome.attempt_number,
-                    retry_at,
-                    outcome.event_id,
-                    outcome.owner
-                ])?,
-            (AttemptResult::Failed { .. }, None) => tx
-                .prepare_cached(
-                    "UPDATE deliveries SET state = 'dead', dead_reason = 'retries_exhausted',
-                            attempts = ?1, finished_at = ?2, lease_owner = NULL, lease_until = NULL
-                     WHERE id = ?3 AND state = 'pending' AND lease_owner = ?4",
-                )?
-                .execute(params![
-                    outcome.attempt_number,
-                    outcome.finished_at,
-                    outcome.event_id,
-                    outcome.owner
-                ])?,
+        // Where the outcome moves the delivery: acknowledged, due again, or dead.
+        let (state, dead_reason, retry_at, finished_at) = match (&outcome.result, outcome.retry_at)
+        {
+            (AttemptResult::Acknowledged { .. }, _) => {
+                ("delivered", None, None, Some(outcome.finished_at))
+            }
+            (AttemptResult::Failed { .. }, Some(at)) => ("pending", None, Some(at), None),
+            (AttemptResult::Failed { .. }, None) => (
+                "dead",
+                Some("retries_exhausted"),
+                None,
+                Some(outcome.finished_at),
+            ),
         };
-        let finished = changed > 0
-            && !matches!(
-                (&outcome.result, outcome.retry_at),
-                (AttemptResult::Failed { .. }, Some(_))
-            );
-        if finished {
+        let changed = update.execute(params![
+            state,
+            dead_reason,
+            outcome.attempt_number,
+            i64::from(retry_at.is_some()),
+            retry_at,
+            finished_at,
+            outcome.event_id,
+            outcome.owner
+        ])?;
+        if changed > 0 && finished_at.is_some() {
             finish_delivery_changes(tx, &outcome.event_id)?;
         }
     }

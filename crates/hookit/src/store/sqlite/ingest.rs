@@ -299,18 +299,25 @@ fn enqueue(
     Ok(())
 }
 
+/// The columns [`stored_order`] reads, in its order.
+pub(super) const STORED_ORDER_COLUMNS: &str = "o.id, o.brand_id, o.branch_id, o.version, o.record";
+
+pub(super) fn stored_order(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
+    Ok(StoredOrder {
+        order_id: row.get(0)?,
+        brand_id: row.get(1)?,
+        branch_id: row.get(2)?,
+        version: row.get(3)?,
+        record: row.get(4)?,
+    })
+}
+
 pub(super) fn get_order(conn: &Connection, order_id: i64) -> StoreResult<Option<StoredOrder>> {
     let order = conn
-        .prepare_cached("SELECT brand_id, branch_id, version, record FROM orders WHERE id = ?1")?
-        .query_row([order_id], |row| {
-            Ok(StoredOrder {
-                order_id,
-                brand_id: row.get(0)?,
-                branch_id: row.get(1)?,
-                version: row.get(2)?,
-                record: row.get(3)?,
-            })
-        })
+        .prepare_cached(&format!(
+            "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = ?1"
+        ))?
+        .query_row([order_id], stored_order)
         .optional()?;
     Ok(order)
 }

@@ -1,7 +1,9 @@
 //! What the partner API reads and writes: orders within a partner's mappings, and a
 //! partner's status changes with their idempotency keys.
 
-use super::ingest::{OrderChange, lookup_answer, remember_answer, route_change};
+use super::ingest::{
+    OrderChange, STORED_ORDER_COLUMNS, lookup_answer, remember_answer, route_change, stored_order,
+};
 use crate::ids::IdKind;
 use crate::store::*;
 use rusqlite::types::ToSql;
@@ -19,18 +21,9 @@ pub(super) fn get_order(
 ) -> StoreResult<Option<StoredOrder>> {
     let order = conn
         .prepare_cached(&format!(
-            "SELECT o.brand_id, o.branch_id, o.version, o.record FROM orders o
-             WHERE o.id = ?2 AND {IN_SCOPE}"
+            "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = ?2 AND {IN_SCOPE}"
         ))?
-        .query_row(params![partner_id, order_id], |row| {
-            Ok(StoredOrder {
-                order_id,
-                brand_id: row.get(0)?,
-                branch_id: row.get(1)?,
-                version: row.get(2)?,
-                record: row.get(3)?,
-            })
-        })
+        .query_row(params![partner_id, order_id], stored_order)
         .optional()?;
     Ok(order)
 }
