@@ -7,7 +7,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::RawBody;
+use super::extract::{self, RawBody};
 use super::openapi::{ErrorBody, EventTypeName, IngestBatchData, IngestOneData, IngestOrder};
 use crate::store::{IdempotencyKey, IngestItem, IngestRequest, now_millis};
 use axum::Json;
@@ -24,8 +24,6 @@ use utoipa_axum::routes;
 
 /// The most changes one batch push may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
-/// The longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -154,7 +152,7 @@ async fn store(
     raw: &[u8],
     items: Vec<IngestItem>,
 ) -> Result<crate::store::IngestOutcome, ApiError> {
-    let idempotency = idempotency_key(headers, raw)?;
+    let idempotency = idempotency(headers, raw)?;
     let outcome = state
         .store
         .ingest(IngestRequest {
@@ -172,30 +170,14 @@ async fn store(
 }
 
 /// The `Idempotency-Key` header, bound to a digest of the body it came with.
-pub(super) fn idempotency_key(
-    headers: &HeaderMap,
-    raw: &[u8],
-) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "request_invalid",
-                format!("the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-            )
-            .with_details(json!({ "field": "Idempotency-Key" }))
-        })?;
-    Ok(Some(IdempotencyKey {
-        key: key.to_owned(),
-        request_digest: hex::encode(Sha256::digest(raw)),
-    }))
+/// The `Idempotency-Key` header, bound to a digest of the body it came with.
+fn idempotency(headers: &HeaderMap, raw: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+    Ok(
+        extract::idempotency_key(headers)?.map(|key| IdempotencyKey {
+            key,
+            request_digest: hex::encode(Sha256::digest(raw)),
+        }),
+    )
 }
 
 fn parse_item(raw: &[u8], prefix: &str) -> Result<IngestItem, ApiError> {

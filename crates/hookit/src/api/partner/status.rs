@@ -5,7 +5,7 @@ use super::orders::{Reply, order_id, order_not_found, reply};
 use super::{PartnerError, PartnerIdentity, PartnerReply, RequestId};
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::api::extract::{RawBody, parse_json};
+use crate::api::extract::{self, RawBody, parse_json};
 use crate::api::openapi::{PartnerErrorBody, PartnerOrderData, StatusChangeBody};
 use crate::order_flow::{self, REASON_CODES, RequestedStatus};
 use crate::store::{PartnerOrderChange, StoreError, StoredAnswer, now_millis};
@@ -112,26 +112,15 @@ pub(super) async fn change_status(
     )))
 }
 
+/// The `Idempotency-Key` header, which status changes must carry.
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let value = headers.get("idempotency-key").ok_or_else(|| {
+    extract::idempotency_key(headers)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "request_missing_idempotency_key",
             "status changes need an `Idempotency-Key` header (a unique value per intended change, reused on retries)",
         )
-    })?;
-    value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= 255)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "Idempotency-Key",
-                "must be 1 to 255 visible ASCII characters",
-            )
-        })
+    })
 }
 
 /// The first answer again, if this is the same request; a 422 if the key was used
