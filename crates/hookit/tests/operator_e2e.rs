@@ -53,6 +53,9 @@ async fn named_tokens_act_under_their_name_and_revocation_is_immediate() {
         .map(|t| t["name"].as_str().expect("name"))
         .collect();
     assert_eq!(names, ["root", "alice"]);
+    assert_eq!(list["data"][0]["source"], "configuration");
+    assert_eq!(list["data"][1]["source"], "minted");
+    assert_eq!(list["data"][1]["created_by"], "root");
     assert!(
         !list.to_string().contains(&token),
         "listing never shows a token"

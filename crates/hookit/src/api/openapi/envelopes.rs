@@ -92,15 +92,16 @@ pub struct Revoked {
     revoked: String,
 }
 
-/// A listed operator token: the configured root token (`source: configuration`) or a
-/// minted one (`created_at`, `created_by`).
+/// A listed operator token: the configured root token or a minted one.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ListedToken {
     name: String,
-    /// `configuration` for the root token; absent for minted tokens.
-    source: Option<String>,
+    /// `configuration` for the root token, `minted` for the others.
+    source: String,
+    /// When a minted token was made; null for the root token.
     created_at: Option<i64>,
+    /// The token that minted it; null for the root token.
     created_by: Option<String>,
 }
 

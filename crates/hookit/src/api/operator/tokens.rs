@@ -89,9 +89,21 @@ pub(super) async fn mint_token(
     responses((status = 200, description = "The root token and every minted one; never a value.", body = TokenListData)),
 )]
 pub(super) async fn list_tokens(State(state): State<AppState>) -> Answer {
-    let mut tokens = vec![json!({ "name": ROOT_TOKEN_NAME, "source": "configuration" })];
+    // One shape for all: the root token comes from the configuration and has no
+    // creation record.
+    let mut tokens = vec![json!({
+        "name": ROOT_TOKEN_NAME,
+        "source": "configuration",
+        "created_at": null,
+        "created_by": null,
+    })];
     for token in state.store.list_operator_tokens().await? {
-        tokens.push(json!(token));
+        tokens.push(json!({
+            "name": token.name,
+            "source": "minted",
+            "created_at": token.created_at,
+            "created_by": token.created_by,
+        }));
     }
     Ok(data(tokens))
 }
