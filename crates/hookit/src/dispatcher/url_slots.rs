@@ -125,13 +125,18 @@ impl UrlSlots {
         }
     }
 
-    /// The URLs with no free slot of their own. (URLs of a saturated host are turned
-    /// away by admission instead: the host's other URLs are not known here.)
+    /// The URLs that cannot take another attempt now: those at their own limit, and
+    /// every in-flight URL of a host at its share. (A saturated host's other URLs are
+    /// not known here; admission turns them away.)
     pub fn saturated_urls(&self) -> Vec<String> {
-        self.counts()
+        let counts = self.counts();
+        counts
             .urls
             .iter()
-            .filter(|(_, in_flight)| **in_flight >= self.per_url)
+            .filter(|(url, in_flight)| {
+                **in_flight >= self.per_url
+                    || counts.hosts.get(&host_key(url)).copied().unwrap_or(0) >= self.per_host
+            })
             .map(|(url, _)| url.clone())
             .collect()
     }
@@ -174,6 +179,7 @@ mod tests {
             "other hosts unaffected"
         );
         drop(a1);
+        drop(held);
         assert!(slots.saturated_urls().is_empty());
         assert!(slots.try_enter("http://slow.example/a").is_some());
     }
