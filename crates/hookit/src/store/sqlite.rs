@@ -38,10 +38,12 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// Declared before the writer so they close first: the last connection to close
+    /// checkpoints the WAL and removes it, and only the writer can do that.
+    readers: Vec<Mutex<Connection>>,
     /// FIFO-fair, so the dispatcher's short transactions are not starved by a stream of
     /// large ingest transactions (std's mutex lets a busy thread take it again at once).
     writer: tokio::sync::Mutex<Writer>,
-    readers: Vec<Mutex<Connection>>,
 }
 
 /// How hard a commit must hold.
