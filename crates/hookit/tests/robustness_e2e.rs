@@ -283,6 +283,10 @@ async fn sigterm_stops_cleanly_and_health_endpoints_answer() {
     );
     let exit = serve.terminate();
     assert!(exit.success(), "{exit:?}");
+    assert!(
+        !dir.path().join("hookit.db-wal").exists(),
+        "a clean stop checkpoints and removes the WAL"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
