@@ -3,6 +3,7 @@
 
 mod harness;
 
+use harness::receiver::Receiver;
 use harness::{INGEST_TOKEN, OPERATOR_TOKEN, Serve, fast_env};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -468,6 +469,17 @@ async fn every_bad_request_is_a_json_4xx_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let serve = Serve::start(dir.path(), &fast_env());
     let (partner, _, _) = serve.create_partner("Only").await;
+    // Every bad order is for brand 1: were one taken, this mapping would route it.
+    let receiver = Receiver::start().await;
+    let mapping = serve
+        .map(
+            &partner,
+            1,
+            None,
+            "klikit.order.created.v2",
+            &receiver.url("/bad"),
+        )
+        .await;
     let client = reqwest::Client::new();
     let mut failures = Vec::new();
     for case in cases(&partner) {
@@ -515,6 +527,7 @@ async fn every_bad_request_is_a_json_4xx_and_changes_nothing() {
         failures.join("\n")
     );
 
+    // The barrier is a partner of its own, created after the table ran.
     let (_, partners) = serve.operator(Method::GET, "/partners", None).await;
     assert_eq!(
         partners["data"].as_array().expect("list").len(),
@@ -524,13 +537,25 @@ async fn every_bad_request_is_a_json_4xx_and_changes_nothing() {
     let (_, mappings) = serve
         .operator(Method::GET, &format!("/partners/{partner}/mappings"), None)
         .await;
-    assert_eq!(mappings["data"], json!([]), "no mapping was written");
-    let (_, deliveries) = serve.operator(Method::GET, "/deliveries", None).await;
+    assert_eq!(
+        mappings["data"],
+        json!([mapping]),
+        "no mapping was written or changed"
+    );
+    serve.barrier(&receiver).await;
+    let (_, deliveries) = serve
+        .operator(
+            Method::GET,
+            &format!("/deliveries?partner_id={partner}"),
+            None,
+        )
+        .await;
     assert_eq!(
         deliveries["data"]["deliveries"],
         json!([]),
-        "no delivery was written"
+        "no bad order was routed to the mapped partner"
     );
+    assert!(receiver.on("/bad").is_empty(), "nothing was delivered");
     assert!(
         !serve.log_text().contains("panicked"),
         "no handler panicked"

@@ -123,11 +123,25 @@ async fn orders_of_one_tick_share_a_delivery_and_one_order_keeps_its_order() {
         .await;
     assert_eq!(status, 202);
     let created = receiver.wait_for("/created", 1, WAIT).await;
-    assert_eq!(created.len(), 1, "one delivery for both new orders");
     assert_eq!(created[0].order_ids(), [1, 2]);
     let updated = receiver.wait_for("/status", 1, WAIT).await;
     assert_eq!(updated[0].order_ids(), [1]);
     assert_eq!(updated[0].json()["orders"][0]["version"], 2);
+    // Counted where they are formed, not where they land: a second delivery of the
+    // creations, formed in the same tick, could still be in flight to the receiver.
+    serve
+        .wait_delivery(updated[0].event_id(), WAIT, |d| d["state"] == "delivered")
+        .await;
+    let (_, list) = serve
+        .operator(
+            Method::GET,
+            &format!("/deliveries?partner_id={partner}&event_type={CREATED}"),
+            None,
+        )
+        .await;
+    let formed = list["data"]["deliveries"].as_array().expect("deliveries");
+    assert_eq!(formed.len(), 1, "one delivery for both new orders: {list}");
+    assert_eq!(formed[0]["order_ids"], json!([1, 2]));
     assert!(
         updated[0].at > created[0].at,
         "the status update follows the creation"
@@ -174,12 +188,6 @@ async fn failing_receiver_sees_retries_then_dead_then_replay_with_one_event_id()
         "1 + a retry per schedule entry"
     );
     assert_eq!(dead["attempts"][0]["status_code"], 500);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        receiver.on("/down").len(),
-        3,
-        "a dead delivery is not attempted again"
-    );
 
     receiver.set("/down", Behaviour::Ok);
     let (status, body) = serve
@@ -199,9 +207,27 @@ async fn failing_receiver_sees_retries_then_dead_then_replay_with_one_event_id()
         Some(all[3].header("x-klikit-signature")),
     )
     .expect("signed");
-    serve
+    let delivered = serve
         .wait_delivery(&event_id, WAIT, |d| d["state"] == "delivered")
         .await;
+    // Once delivered nothing more is sent, so the receiver's count is final: a dead
+    // delivery attempted again before the replay, or a duplicate of any attempt, shows
+    // here as a fifth request or an attempt number out of line.
+    let sent = receiver.on("/down");
+    let numbers: Vec<&str> = sent
+        .iter()
+        .map(|r| r.header("x-klikit-delivery-attempt"))
+        .collect();
+    assert_eq!(
+        numbers,
+        ["1", "2", "3", "4"],
+        "dead is final until replayed"
+    );
+    assert_eq!(
+        delivered["attempts"].as_array().expect("attempts").len(),
+        4,
+        "every request is one recorded attempt: {delivered}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,6 +295,9 @@ async fn a_url_change_redirects_the_next_attempt_and_deletion_stops_work() {
         .await;
     let moved = receiver.wait_for("/new", 1, WAIT).await;
     assert_eq!(moved[0].event_id(), first[0].event_id());
+    serve
+        .wait_delivery(moved[0].event_id(), WAIT, |d| d["state"] == "delivered")
+        .await;
 
     receiver.set("/new", Behaviour::FailAll);
     serve.ingest(CREATED, order(13, 1, 2, 1)).await;
@@ -282,14 +311,8 @@ async fn a_url_change_redirects_the_next_attempt_and_deletion_stops_work() {
         )
         .await;
     assert_eq!(status, 200, "{deleted}");
+    let deleted_at = harness::now_millis();
     assert!(deleted["data"]["stopped"].as_u64().expect("stopped") >= 1);
-    let seen = receiver.received().len();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(
-        receiver.received().len(),
-        seen,
-        "a deleted mapping's deliveries stop"
-    );
     let (_, list) = serve
         .operator(
             Method::GET,
@@ -298,11 +321,40 @@ async fn a_url_change_redirects_the_next_attempt_and_deletion_stops_work() {
         )
         .await;
     let dead = list["data"]["deliveries"].as_array().expect("deliveries");
-    assert!(!dead.is_empty());
+    assert_eq!(dead.len(), 1, "the pending delivery stopped: {list}");
     assert!(
         dead.iter().all(|d| d["dead_reason"] == "mapping_deleted"),
         "{list}"
     );
+    // Had they not stopped, each would be attempted again within one retry step
+    // (500 ms + 20 %). A failing delivery of another partner, pushed now, takes at
+    // least two such steps (2 × 400 ms) to reach its third attempt.
+    retry_steps_pass(&serve, &receiver).await;
+    for stopped in dead {
+        let event_id = stopped["event_id"].as_str().expect("event id");
+        serve.settled_attempts(&receiver, event_id).await;
+        let delivery = serve.delivery(event_id).await;
+        let late: Vec<i64> = harness::attempt_starts(&delivery)
+            .into_iter()
+            .filter(|started| *started > deleted_at)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "{event_id}: attempts started after its mapping was deleted: {late:?}"
+        );
+    }
+}
+
+/// Waits for three attempts of a fresh, always-failing delivery of a partner of its own:
+/// at least two retry steps of the schedule pass meanwhile.
+async fn retry_steps_pass(serve: &Serve, receiver: &Receiver) {
+    let (sentinel, _, _) = serve.create_partner("sentinel").await;
+    receiver.set("/sentinel", Behaviour::FailAll);
+    serve
+        .map(&sentinel, 77, None, CREATED, &receiver.url("/sentinel"))
+        .await;
+    serve.ingest(CREATED, order(7_700, 77, 1, 1)).await;
+    receiver.wait_for("/sentinel", 3, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -319,9 +371,23 @@ async fn a_disabled_partner_receives_nothing_until_enabled() {
         .await;
     assert_eq!(status, 200);
     serve.ingest(STATUS, order(20, 1, 2, 2)).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Every change committed before the barrier has been through batching by the time
+    // the barrier is delivered: nothing was formed for the disabled partner.
+    serve.barrier(&receiver).await;
+    let (_, list) = serve
+        .operator(
+            Method::GET,
+            &format!("/deliveries?partner_id={partner}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        list["data"]["deliveries"],
+        json!([]),
+        "nothing is formed for a disabled partner"
+    );
     assert!(
-        receiver.received().is_empty(),
+        receiver.on("/h").is_empty(),
         "a disabled partner receives nothing"
     );
     // Enabling resumes what was pending; the change ingested while disabled was not
@@ -348,21 +414,28 @@ async fn pending_deliveries_of_a_disabled_partner_wait_and_resume() {
         .map(&partner, 1, None, CREATED, &receiver.url("/h"))
         .await;
     serve.ingest(CREATED, order(22, 1, 2, 1)).await;
-    receiver.wait_for("/h", 1, WAIT).await;
+    let first = receiver.wait_for("/h", 1, WAIT).await;
+    let event_id = first[0].event_id().to_owned();
     serve
         .operator(Method::POST, &format!("/partners/{partner}/disable"), None)
         .await;
-    let seen = receiver.received().len();
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(
-        receiver.received().len(),
-        seen,
-        "nothing is attempted while disabled"
+    let disabled_at = harness::now_millis();
+    // Had the pause not held, the delivery would be attempted again within one retry
+    // step (300 ms + 20 %); the sentinel's third attempt comes two steps later.
+    retry_steps_pass(&serve, &receiver).await;
+    let seen = serve.settled_attempts(&receiver, &event_id).await;
+    let delivery = serve.delivery(&event_id).await;
+    assert!(
+        harness::attempt_starts(&delivery)
+            .iter()
+            .all(|started| *started <= disabled_at),
+        "nothing is attempted while disabled: {delivery}"
     );
     receiver.set("/h", Behaviour::Ok);
     serve
         .operator(Method::POST, &format!("/partners/{partner}/enable"), None)
         .await;
     let all = receiver.wait_for("/h", seen + 1, WAIT).await;
-    assert_eq!(all.last().expect("one").answered, 200);
+    assert_eq!(all[seen].event_id(), event_id);
+    assert_eq!(all[seen].answered, 200);
 }

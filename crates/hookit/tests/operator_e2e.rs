@@ -195,12 +195,18 @@ async fn every_operator_action_is_audited() {
     );
 }
 
-fn metric(text: &str, line_start: &str) -> f64 {
+/// The value of the sample whose line starts with `line_start`, if it is exposed.
+fn sample(text: &str, line_start: &str) -> Option<f64> {
     text.lines()
         .find(|line| line.starts_with(line_start))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
+}
+
+/// The value of a sample that must be exposed: a missing series fails the test rather
+/// than reading as zero.
+fn metric(text: &str, line_start: &str) -> f64 {
+    sample(text, line_start).unwrap_or_else(|| panic!("no sample {line_start} in:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -241,17 +247,17 @@ async fn metrics_move_with_deliveries_failures_and_backlog() {
         .await;
     let text = harness::eventually_async(Duration::from_secs(10), || async {
         let text = scrape().await;
-        let acked = metric(
+        let acked = sample(
             &text,
             &format!(
                 "hookit_delivery_attempts_total{{partner_id=\"{good}\",outcome=\"acknowledged\"}}"
             ),
         );
-        let failed = metric(
+        let failed = sample(
             &text,
             &format!("hookit_delivery_attempts_total{{partner_id=\"{bad}\",outcome=\"failed\"}}"),
         );
-        (acked >= 1.0 && failed >= 2.0).then_some(text)
+        (acked >= Some(1.0) && failed >= Some(2.0)).then_some(text)
     })
     .await;
     assert!(
@@ -287,26 +293,25 @@ async fn metrics_move_with_deliveries_failures_and_backlog() {
     assert!(metric(&text, "hookit_ingest_to_ack_seconds_count") >= 1.0);
 
     // The backlog ages while the receiver stays down, then drains when it is back.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let later = scrape().await;
     let age = |t: &str| {
         metric(
             t,
             &format!("hookit_oldest_pending_age_seconds{{partner_id=\"{bad}\"}}"),
         )
     };
-    assert!(
-        age(&later) > age(&text),
-        "the oldest pending delivery keeps ageing"
-    );
+    let first_age = age(&text);
+    harness::eventually_async(Duration::from_secs(10), || async {
+        (age(&scrape().await) > first_age).then_some(())
+    })
+    .await;
     receiver.set("/down", Behaviour::Ok);
     harness::eventually_async(Duration::from_secs(10), || async {
         let text = scrape().await;
-        (metric(
+        (sample(
             &text,
             &format!("hookit_pending_deliveries{{partner_id=\"{bad}\"}}"),
-        ) == 0.0)
-            .then_some(())
+        ) == Some(0.0))
+        .then_some(())
     })
     .await;
 }

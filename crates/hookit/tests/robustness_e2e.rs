@@ -90,6 +90,21 @@ async fn kill_9_in_the_middle_of_ingest_loses_nothing() {
     )
     .await;
     assert!(delivered.is_superset(&acknowledged));
+    // Settle first: once every change is formed (the barrier) and no delivery is
+    // pending, no new delivery can appear, so the check below sees every event id.
+    serve.barrier(&receiver).await;
+    harness::eventually_async(Duration::from_secs(30), || async {
+        let (_, list) = serve
+            .call(
+                Method::GET,
+                "/v1/operator/deliveries?state=pending",
+                Some(harness::OPERATOR_TOKEN),
+                None,
+            )
+            .await;
+        (list["data"]["deliveries"] == json!([])).then_some(())
+    })
+    .await;
     // A duplicate is only ever a re-send of the same delivery: one order, one event id.
     let mut event_of_order: HashMap<i64, String> = HashMap::new();
     for request in receiver.received() {
@@ -258,13 +273,30 @@ async fn a_retried_push_and_a_stale_push_write_nothing() {
     assert_eq!(stale["data"]["result"], "ignored_stale");
     assert_eq!(stale["data"]["version"], 1);
     let got = receiver.wait_for("/h", 1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "one delivery for one accepted change"
-    );
     assert_eq!(got[0].json()["orders"][0]["status"], 2);
+    // Counted where deliveries are formed: once the barrier is delivered, every change
+    // pushed before it has been batched, so a second stored change would show here.
+    serve.barrier(&receiver).await;
+    let (_, list) = serve
+        .call(
+            Method::GET,
+            "/v1/operator/deliveries?order_id=40",
+            Some(harness::OPERATOR_TOKEN),
+            None,
+        )
+        .await;
+    let formed = list["data"]["deliveries"].as_array().expect("deliveries");
+    assert_eq!(
+        formed.len(),
+        1,
+        "one delivery for one accepted change: {list}"
+    );
+    serve
+        .wait_delivery(got[0].event_id(), Duration::from_secs(10), |d| {
+            d["state"] == "delivered"
+        })
+        .await;
+    assert_eq!(receiver.on("/h").len(), 1, "and it was sent once");
 }
 
 #[tokio::test(flavor = "multi_thread")]

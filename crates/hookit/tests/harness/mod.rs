@@ -280,6 +280,92 @@ impl Serve {
     }
 }
 
+/// Brands at and above this are the harness's own, for barrier partners.
+const BARRIER_BRAND: i64 = 9_000_000;
+static BARRIERS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+impl Serve {
+    /// A change committed after everything the test did so far, pushed for a partner of
+    /// its own to `receiver` at `/barrier-N`, and waited for until delivered. Its
+    /// delivery is formed by a batching pass that began after its commit, and a pass
+    /// takes every ready change there is: once it is acknowledged, every change
+    /// committed before it has been formed into a delivery (or was not routable).
+    pub async fn barrier(&self, receiver: &receiver::Receiver) {
+        let n = BARRIERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let brand = BARRIER_BRAND + n;
+        let path = format!("/barrier-{n}");
+        let (partner, _, _) = self.create_partner(&format!("barrier {n}")).await;
+        self.map(
+            &partner,
+            brand,
+            None,
+            "klikit.order.created.v2",
+            &receiver.url(&path),
+        )
+        .await;
+        let (status, answer) = self
+            .ingest("klikit.order.created.v2", order(brand, brand, 1, 1))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        let got = receiver.wait_for(&path, 1, Duration::from_secs(15)).await;
+        self.wait_delivery(got[0].event_id(), Duration::from_secs(15), |d| {
+            d["state"] == "delivered"
+        })
+        .await;
+    }
+
+    /// Waits until every request the receiver got for `event_id` is a recorded attempt
+    /// of that delivery (an attempt in flight has landed and been recorded), and
+    /// returns that count.
+    pub async fn settled_attempts(&self, receiver: &receiver::Receiver, event_id: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let delivery = self.delivery(event_id).await;
+            let recorded = delivery["attempts"].as_array().map_or(0, Vec::len);
+            let received = receiver
+                .received()
+                .iter()
+                .filter(|r| r.event_id() == event_id)
+                .count();
+            if recorded == received {
+                return recorded;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{event_id}: {received} requests received but {recorded} attempts recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// When each recorded attempt of a delivery started, in epoch milliseconds (the API
+/// answers numbers or RFC 3339 text).
+pub fn attempt_starts(delivery: &Value) -> Vec<i64> {
+    delivery["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|attempt| epoch_millis(&attempt["started_at"]))
+        .collect()
+}
+
+/// A time as the API answers it, in epoch milliseconds.
+pub fn epoch_millis(value: &Value) -> i64 {
+    match value {
+        Value::Number(n) => n.as_i64().expect("integer milliseconds"),
+        Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .expect("RFC 3339 time")
+            .timestamp_millis(),
+        other => panic!("not a time: {other}"),
+    }
+}
+
+/// Now, in epoch milliseconds (the server runs on the same clock).
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
