@@ -107,6 +107,11 @@ pub struct ServeArgs {
     /// Most delivery attempts in flight to one URL [default: 8].
     #[arg(long, env = "HOOKIT_PER_URL_CONCURRENCY", value_name = "N")]
     pub per_url_concurrency: Option<String>,
+    /// Share of the workers that slow hosts may hold together: hosts whose last attempt
+    /// timed out or took over half the attempt timeout, or that have not answered yet;
+    /// more than 0, at most 1 [default: 0.5].
+    #[arg(long, env = "HOOKIT_SLOW_HOST_SHARE", value_name = "FRACTION")]
+    pub slow_host_share: Option<String>,
     /// The window over which failed partner authentications from one address are
     /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
     #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
@@ -136,6 +141,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub per_url_concurrency: usize,
+    pub slow_host_share: f64,
     pub auth_failure_window: Duration,
 }
 
@@ -205,11 +211,12 @@ const MAX_BODY_BYTES: Setting = Setting::new("HOOKIT_MAX_BODY_BYTES", "max_body_
 const WORKERS: Setting = Setting::new("HOOKIT_WORKERS", "workers");
 const PER_URL_CONCURRENCY: Setting =
     Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
+const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const AUTH_FAILURE_WINDOW: Setting =
     Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
 
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 14] = [
+const FILE_SETTINGS: [&Setting; 15] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -223,6 +230,7 @@ const FILE_SETTINGS: [&Setting; 14] = [
     &MAX_BODY_BYTES,
     &WORKERS,
     &PER_URL_CONCURRENCY,
+    &SLOW_HOST_SHARE,
     &AUTH_FAILURE_WINDOW,
 ];
 
@@ -316,6 +324,13 @@ impl ServeConfig {
                 65_536,
                 defaults.per_url_concurrency,
             )?,
+            slow_host_share: layers
+                .get(
+                    &SLOW_HOST_SHARE,
+                    args.slow_host_share.clone(),
+                    values::share,
+                )?
+                .unwrap_or(defaults.slow_host_share),
             auth_failure_window: layers
                 .get(
                     &AUTH_FAILURE_WINDOW,
@@ -380,6 +395,7 @@ impl Default for ServeConfig {
             max_body_bytes: MIB,
             workers: 128,
             per_url_concurrency: 8,
+            slow_host_share: 0.5,
             auth_failure_window: Duration::from_secs(60),
         }
     }

@@ -3,32 +3,39 @@
 //! Three tasks share the work, all reading and writing only the store:
 //! - the **batcher** wakes every tick and groups ready changes into deliveries;
 //! - the **claimer** leases due deliveries and starts one attempt task each, within a
-//!   global worker limit and a per-host limit, so a hanging endpoint can occupy at
-//!   most its own share of the workers;
+//!   global worker limit, a per-URL limit, a per-host share and a pool for slow hosts
+//!   (`url_slots`), so hanging endpoints can occupy at most their own share of the
+//!   workers;
 //! - the **recorder** writes attempt outcomes back in batches.
 //!
 //! Nothing here outlives a crash: in-flight work is a lease in the store, and a lease
 //! that is not settled expires and is claimed again (by this process or another) under
-//! the same event id.
+//! the same event id. Each claim carries its own lease token, so an outcome that comes
+//! back after its lease was replaced is recorded but does not move the delivery.
 
 mod attempt;
+mod loop_health;
+mod recorder;
 pub mod retry;
 pub mod target_policy;
 mod url_slots;
 
+pub use loop_health::DispatchLoop;
+
 use crate::credentials::MasterKey;
-use crate::ids::IdKind;
 use crate::metrics::Metrics;
 use crate::store::{
-    AttemptOutcome, AttemptResult, BatchLimits, ClaimRequest, ClaimedDelivery, Store, now_millis,
+    AttemptOutcome, AttemptResult, BatchLimits, ClaimRequest, ClaimedDelivery, HeldLease, Millis,
+    Store, now_millis,
 };
+use loop_health::LoopHealth;
 use retry::RetryPolicy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use url_slots::UrlSlots;
+use url_slots::{Limits, Pace, UrlSlots};
 
 /// How the dispatcher behaves; taken from the serve configuration.
 #[derive(Debug, Clone)]
@@ -40,24 +47,40 @@ pub struct DispatcherSettings {
     pub retry_schedule: Vec<Duration>,
     pub workers: usize,
     pub per_host_concurrency: usize,
+    /// The share of the workers that slow hosts may hold together (0 < share <= 1).
+    pub slow_host_share: f64,
     pub allow_private_targets: bool,
 }
+
+/// How long the recorder may go on writing outcomes after the last attempt had to
+/// end, at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A running dispatcher.
 pub struct Dispatcher {
     shutdown: watch::Sender<bool>,
     running: Arc<AtomicBool>,
+    loops: LoopHealth,
+    attempt_timeout: Duration,
     tasks: JoinSet<()>,
 }
 
-/// Whether the dispatcher's loops are alive, for `/readyz`.
+/// Whether the dispatcher's loops are alive and making progress, for `/readyz`.
 #[derive(Clone, Debug)]
-pub struct DispatcherHealth(Arc<AtomicBool>);
+pub struct DispatcherHealth {
+    running: Arc<AtomicBool>,
+    loops: LoopHealth,
+}
 
 impl DispatcherHealth {
     /// True while the dispatcher's loops run.
     pub fn is_running(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Each loop and whether it is ok at `now` (see `loop_health`).
+    pub fn loops(&self, now: Millis) -> [(DispatchLoop, bool); 3] {
+        DispatchLoop::ALL.map(|which| (which, self.loops.is_ok(which, now)))
     }
 }
 
@@ -67,11 +90,11 @@ struct Shared {
     master_key: Arc<MasterKey>,
     client: reqwest::Client,
     retry: RetryPolicy,
-    owner: String,
     workers: Arc<Semaphore>,
     slots: UrlSlots,
     wake_claimer: Notify,
     metrics: Arc<Metrics>,
+    loops: LoopHealth,
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
 }
 
@@ -86,16 +109,22 @@ impl Dispatcher {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (outcomes, outcomes_rx) = mpsc::unbounded_channel();
         let running = Arc::new(AtomicBool::new(true));
+        let loops = LoopHealth::new(settings.tick, now_millis());
         let shared = Arc::new(Shared {
             client: target_policy::build_client(
                 settings.allow_private_targets,
                 settings.attempt_timeout,
             ),
             retry: RetryPolicy::new(settings.retry_schedule.clone()),
-            owner: IdKind::Request.generate().replacen("req_", "dsp_", 1),
             workers: Arc::new(Semaphore::new(settings.workers)),
-            slots: UrlSlots::new(settings.per_host_concurrency),
+            slots: UrlSlots::new(Limits::new(
+                settings.workers,
+                settings.per_host_concurrency,
+                settings.slow_host_share,
+                settings.attempt_timeout,
+            )),
             wake_claimer: Notify::new(),
+            loops: loops.clone(),
             store,
             settings,
             master_key,
@@ -110,25 +139,48 @@ impl Dispatcher {
             alive(),
         ));
         tasks.spawn(claim_loop(Arc::clone(&shared), shutdown_rx, alive()));
-        tasks.spawn(record_loop(Arc::clone(&shared.store), outcomes_rx));
+        tasks.spawn(recorder::record_loop(
+            Arc::clone(&shared.store),
+            Arc::clone(&shared.metrics),
+            loops.clone(),
+            outcomes_rx,
+        ));
+        let attempt_timeout = shared.settings.attempt_timeout;
         drop(shared);
         Dispatcher {
             shutdown,
             running,
+            loops,
+            attempt_timeout,
             tasks,
         }
     }
 
-    /// A handle that reports whether the loops are alive.
+    /// A handle that reports whether the loops are alive and making progress.
     pub fn health(&self) -> DispatcherHealth {
-        DispatcherHealth(Arc::clone(&self.running))
+        DispatcherHealth {
+            running: Arc::clone(&self.running),
+            loops: self.loops.clone(),
+        }
     }
 
-    /// Stops claiming, lets in-flight attempts finish (each is bounded by the attempt
-    /// timeout), records their outcomes, then returns.
+    /// Stops claiming, lets in-flight attempts finish and records their outcomes —
+    /// within the attempt timeout plus [`SHUTDOWN_GRACE`]; whatever is still running
+    /// then is abandoned (its leases expire and it is attempted again later).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.attempt_timeout + SHUTDOWN_GRACE, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the dispatcher did not finish within the attempt timeout; abandoning what is \
+                 left (unrecorded attempts are repeated after their leases expire)"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
     }
 }
 
@@ -154,10 +206,12 @@ async fn batch_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
             .form_deliveries(shared.settings.batch, now_millis())
             .await
         {
-            Ok(0) => {}
             Ok(formed) => {
-                tracing::debug!(formed, "deliveries formed");
-                shared.wake_claimer.notify_one();
+                shared.loops.progressed(DispatchLoop::Batcher, now_millis());
+                if formed > 0 {
+                    tracing::debug!(formed, "deliveries formed");
+                    shared.wake_claimer.notify_one();
+                }
             }
             Err(err) => tracing::error!(error = %err, "batching failed; retrying next tick"),
         }
@@ -176,8 +230,11 @@ async fn claim_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
             _ = shutdown.changed() => break,
         }
         while attempts.try_join_next().is_some() {}
-        if let Err(err) = claim_and_start(&shared, &mut attempts).await {
-            tracing::error!(error = %err, "claiming deliveries failed; retrying next tick");
+        match claim_and_start(&shared, &mut attempts).await {
+            Ok(()) => shared.loops.progressed(DispatchLoop::Claimer, now_millis()),
+            Err(err) => {
+                tracing::error!(error = %err, "claiming deliveries failed; retrying next tick")
+            }
         }
     }
     // Graceful shutdown: nothing new is claimed; in-flight attempts finish within the
@@ -195,17 +252,19 @@ async fn claim_and_start(
         if free == 0 {
             return Ok(());
         }
+        let filter = shared.slots.claim_filter();
         let claim = ClaimRequest {
-            owner: shared.owner.clone(),
             now: now_millis(),
             lease: shared.settings.claim_lease,
             limit: free,
-            saturated_urls: shared.slots.saturated_urls(),
+            saturated_urls: filter.saturated_urls,
+            saturated_hosts: filter.saturated_hosts,
+            only_hosts: filter.only_hosts,
             accept: Box::new(shared.slots.admission()),
         };
         let claimed = shared.store.claim_due(claim).await?;
         let full = claimed.len() == free;
-        // Admission already counted host room, so every claimed delivery normally
+        // Admission already counted the room, so every claimed delivery normally
         // starts; the overflow path only guards against a miscount.
         let mut overflow = Vec::new();
         for delivery in claimed {
@@ -219,8 +278,8 @@ async fn claim_and_start(
             };
             let shared = Arc::clone(shared);
             attempts.spawn(async move {
-                run_attempt(&shared, delivery).await;
-                drop(slot);
+                let pace = run_attempt(&shared, delivery).await;
+                slot.finish(pace);
                 drop(permit);
                 shared.wake_claimer.notify_one();
             });
@@ -238,16 +297,23 @@ async fn claim_and_start(
 /// free slot), so they are claimable again at once instead of when the lease expires.
 fn release_unstarted(shared: &Arc<Shared>, deliveries: Vec<ClaimedDelivery>) {
     let store = Arc::clone(&shared.store);
-    let owner = shared.owner.clone();
-    let ids: Vec<String> = deliveries.into_iter().map(|d| d.event_id).collect();
+    let leases: Vec<HeldLease> = deliveries
+        .into_iter()
+        .map(|d| HeldLease {
+            event_id: d.event_id,
+            lease_token: d.lease_token,
+        })
+        .collect();
     tokio::spawn(async move {
-        if let Err(err) = store.release_leases(&owner, &ids).await {
-            tracing::warn!(error = %err, count = ids.len(), "could not release leases; they will expire");
+        if let Err(err) = store.release_leases(&leases).await {
+            tracing::warn!(error = %err, count = leases.len(), "could not release leases; they will expire");
         }
     });
 }
 
-async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) {
+/// Makes one attempt and hands its outcome to the recorder; returns how fast the host
+/// was, for the slow-host pool.
+async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> Pace {
     let secret = shared
         .master_key
         .decrypt(
@@ -276,9 +342,15 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) {
         }
     };
     observe(&shared.metrics, &delivery, &report, retry_at, finished_at);
+    let timed_out = matches!(&report.result, AttemptResult::Failed { error_kind, .. } if error_kind == "timeout");
+    let pace = if timed_out || report.duration > shared.settings.attempt_timeout / 2 {
+        Pace::Slow
+    } else {
+        Pace::Fast
+    };
     let outcome = AttemptOutcome {
         event_id: delivery.event_id,
-        owner: shared.owner.clone(),
+        lease_token: delivery.lease_token,
         attempt_number: delivery.attempt_number,
         url: delivery.url,
         started_at,
@@ -293,6 +365,7 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) {
             "outcome recorder stopped; the lease will expire and the delivery be retried"
         );
     }
+    pace
 }
 
 fn observe(
@@ -315,22 +388,4 @@ fn observe(
         (AttemptResult::Failed { .. }, None) => "dead",
     };
     metrics.attempt(&delivery.partner_id, outcome, report.duration.as_secs_f64());
-}
-
-/// The most outcomes written in one transaction.
-const RECORD_BATCH: usize = 512;
-
-async fn record_loop(store: Arc<dyn Store>, mut outcomes: mpsc::UnboundedReceiver<AttemptOutcome>) {
-    let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let pending = std::mem::take(&mut batch);
-        let mut delay = Duration::from_millis(50);
-        // Outcomes are retried until written: dropping one would only cause a repeat
-        // attempt after its lease expires, but writing it is cheaper for everyone.
-        while let Err(err) = store.record_outcomes(pending.clone()).await {
-            tracing::error!(error = %err, count = pending.len(), "recording outcomes failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    }
 }

@@ -39,10 +39,30 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // A store call still blocked on disk (a locked or failing database) must not hold
+    // the exit once the command has finished its bounded shutdown.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match cli.command {
         Command::Serve(args) => {
             init_logging();
             hookit::serve::run(*args).await
@@ -53,12 +73,5 @@ async fn main() -> std::process::ExitCode {
         Command::Deliveries(args) => hookit::cli::deliveries(args).await,
         Command::Demo(args) => hookit::demo::run(args).await,
         Command::Bench(args) => hookit::bench::run(args).await,
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            std::process::ExitCode::FAILURE
-        }
     }
 }

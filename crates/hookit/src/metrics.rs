@@ -105,6 +105,8 @@ pub struct Metrics {
     attempt_seconds: Histogram,
     ack_seconds: Histogram,
     batch_orders: Histogram,
+    stale_outcomes: AtomicU64,
+    dispatcher_loops: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Default for Metrics {
@@ -116,6 +118,8 @@ impl Default for Metrics {
             attempt_seconds: Histogram::new(SECONDS_BUCKETS),
             ack_seconds: Histogram::new(SECONDS_BUCKETS),
             batch_orders: Histogram::new(BATCH_BUCKETS),
+            stale_outcomes: AtomicU64::new(0),
+            dispatcher_loops: Mutex::default(),
         }
     }
 }
@@ -160,6 +164,20 @@ impl Metrics {
         self.auth_failures.add(vec![("api", api.to_owned())], 1);
     }
 
+    /// Attempt outcomes recorded after their lease was replaced by a later claim.
+    pub fn stale_outcomes(&self, count: u64) {
+        self.stale_outcomes.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Whether a dispatcher loop (`batcher`, `claimer`, `recorder`) is making progress.
+    pub fn dispatcher_loop(&self, name: &str, ok: bool) {
+        let mut loops = self
+            .dispatcher_loops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loops.insert(name.to_owned(), ok);
+    }
+
     /// The whole exposition: in-memory metrics plus the store's backlog gauges.
     pub fn render(&self, stats: &[PartnerDeliveryStats], now: Millis) -> String {
         let mut out = String::with_capacity(4096);
@@ -193,6 +211,28 @@ impl Metrics {
             "hookit_delivery_batch_orders",
             "Orders per delivery, observed at the first attempt.",
         );
+        let _ = writeln!(
+            out,
+            "# HELP hookit_stale_outcomes_total Attempt outcomes that came back after their lease was replaced; recorded, without moving the delivery.\n# TYPE hookit_stale_outcomes_total counter\nhookit_stale_outcomes_total {}",
+            self.stale_outcomes.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hookit_dispatcher_loop_ok 1 while a dispatcher loop makes progress (or has nothing to do), 0 when it is stalled.\n# TYPE hookit_dispatcher_loop_ok gauge"
+        );
+        for (name, ok) in self
+            .dispatcher_loops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "hookit_dispatcher_loop_ok{} {}",
+                label_text(&[("loop", name.clone())]),
+                u8::from(*ok)
+            );
+        }
         render_gauge(
             &mut out,
             "hookit_pending_deliveries",

@@ -4,7 +4,8 @@
 //! is wrong), then the bootstrap secrets are loaded or created, then the store is
 //! opened and migrated, and only then does the process listen. Shutdown runs the other
 //! way: stop accepting requests, stop claiming deliveries, let in-flight attempts
-//! finish, record them, exit.
+//! finish, record them, exit — bounded by the attempt timeout (plus a second for the
+//! recording), whatever hangs.
 
 use crate::api::partner::AuthThrottle;
 use crate::api::{self, AppState};
@@ -36,6 +37,7 @@ pub struct Server {
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::watch::Sender<bool>,
     dispatcher: Dispatcher,
+    attempt_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -86,6 +88,7 @@ impl Server {
                 retry_schedule: config.retry_schedule.clone(),
                 workers: config.workers,
                 per_host_concurrency: config.per_url_concurrency,
+                slow_host_share: config.slow_host_share,
                 allow_private_targets: config.allow_private_targets,
             },
         );
@@ -131,14 +134,24 @@ impl Server {
             http,
             stop_http,
             dispatcher,
+            attempt_timeout: config.attempt_timeout,
         })
     }
 
-    /// Stops accepting requests, then drains the dispatcher.
+    /// Stops accepting requests and claiming deliveries, lets requests and in-flight
+    /// attempts finish — each within the attempt timeout, the dispatcher's recording
+    /// within a second more — and returns. Nothing it waits for can hold it longer.
     pub async fn stop(self) {
         let _ = self.stop_http.send(true);
-        let _ = self.http.await;
-        self.dispatcher.shutdown().await;
+        let bound = self.attempt_timeout;
+        let http = async move {
+            let mut http = self.http;
+            if tokio::time::timeout(bound, &mut http).await.is_err() {
+                tracing::warn!("requests still open after the attempt timeout were cut off");
+                http.abort();
+            }
+        };
+        tokio::join!(http, self.dispatcher.shutdown());
     }
 }
 

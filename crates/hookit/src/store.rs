@@ -110,12 +110,16 @@ pub trait Store: Send + Sync + 'static {
     /// Groups ready order changes into deliveries (one tick of batching). Returns how
     /// many deliveries were formed.
     async fn form_deliveries(&self, limits: BatchLimits, now: Millis) -> StoreResult<usize>;
-    /// Leases due deliveries to `claim.owner` until `now + claim.lease`.
+    /// Leases due deliveries until `now + claim.lease`, each under a fresh lease token
+    /// and with its attempt number assigned (unique per delivery).
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
-    /// Gives back leases this owner took but did not use.
-    async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()>;
-    /// Records attempt outcomes and moves deliveries on (delivered, retry or dead).
-    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()>;
+    /// Gives back leases that were taken but not used, with their attempt numbers; a
+    /// lease that no longer holds is left alone.
+    async fn release_leases(&self, leases: &[HeldLease]) -> StoreResult<()>;
+    /// Records every attempt under its own number and moves deliveries on (delivered,
+    /// retry or dead) where the outcome's lease still holds. Returns how many outcomes
+    /// were stale: recorded, but their delivery not moved.
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<usize>;
 
     // --- deliveries for operators ---------------------------------------------------
 

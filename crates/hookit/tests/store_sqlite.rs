@@ -54,3 +54,85 @@ async fn reopening_the_file_keeps_partners_and_pending_work() {
         .expect("form");
     assert_eq!(store_suite::claim(&store, store_suite::T0).await.len(), 1);
 }
+
+/// A database as the previous schema (version 3) left it: one mapping, one pending
+/// delivery whose late outcome was once recorded as attempt 2 while `attempts` stayed
+/// at 1 (what overwriting attempt records allowed), and a lease held by an old owner.
+fn version_3_database(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    for sql in [
+        include_str!("../src/store/sqlite/0001_initial.sql"),
+        include_str!("../src/store/sqlite/0002_operators_and_audit.sql"),
+        include_str!("../src/store/sqlite/0003_queue_successors.sql"),
+    ] {
+        conn.execute_batch(sql).expect("old schema");
+    }
+    let t0 = store_suite::T0;
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 3;
+         INSERT INTO partners VALUES ('prt_a', 'A', 'pk_a', 'h', x'010203', 1, {t0}, {t0});
+         INSERT INTO mappings VALUES ('map_a', 'prt_a', 1, 1, 'klikit.order.created.v2',
+                                      'https://Branch.POS.example/b/1', {t0}, {t0});
+         INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
+                                 order_ids, body, state, attempts, next_attempt_at,
+                                 lease_owner, lease_until, first_ingested_at, created_at)
+         VALUES ('evt_a', 'prt_a', 'map_a', 'klikit.order.created.v2', 1, 1, '[1]', x'7b7d', 'pending',
+                 1, {t0}, 'dsp_old', {t0} + 5000, {t0}, {t0});
+         INSERT INTO attempts VALUES ('evt_a', 1, {t0}, 5, 'https://Branch.POS.example/b/1',
+                                      500, 'http_status', 'HTTP 500', NULL);
+         INSERT INTO attempts VALUES ('evt_a', 2, {t0}, 5, 'https://Branch.POS.example/b/1',
+                                      200, NULL, NULL, NULL);"
+    ))
+    .expect("old rows");
+}
+
+#[tokio::test]
+async fn migrating_fills_in_mapping_hosts_and_keeps_attempt_numbers_unique() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookit.db");
+    version_3_database(&path);
+    let store = SqliteStore::open(&path).expect("migrate");
+    let t0 = store_suite::T0;
+    assert!(
+        store_suite::claim(&store, t0 + 4_999).await.is_empty(),
+        "a lease taken before the migration still holds until it expires"
+    );
+    let skipping_the_host = store
+        .claim_due(hookit::store::ClaimRequest {
+            saturated_hosts: vec!["branch.pos.example:443".into()],
+            ..store_suite::claim_request(t0 + 5_000, 10, vec![])
+        })
+        .await
+        .expect("claim");
+    assert!(
+        skipping_the_host.is_empty(),
+        "the existing mapping got its host: claims skip it"
+    );
+    let claimed = store_suite::claim(&store, t0 + 5_000).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].attempt_number, 3,
+        "numbers continue after the highest recorded one"
+    );
+    let stale = store
+        .record_outcomes(vec![store_suite::outcome(
+            &claimed[0],
+            store_suite::ACK,
+            None,
+            t0 + 5_001,
+        )])
+        .await
+        .expect("a plain insert of attempt 3 succeeds");
+    assert_eq!(stale, 0);
+    let detail = store
+        .get_delivery("evt_a")
+        .await
+        .expect("read")
+        .expect("delivery");
+    let numbers: Vec<u32> = detail.attempts.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(
+        detail.summary.state,
+        hookit::store::DeliveryState::Delivered
+    );
+}

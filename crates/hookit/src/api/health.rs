@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers and the
-//! dispatcher runs) and `/metrics` (Prometheus text).
+//! dispatcher's loops make progress) and `/metrics` (Prometheus text).
 
 use super::AppState;
 use axum::Json;
@@ -36,6 +36,28 @@ struct Readiness {
     store: String,
     /// `running` or `stopped`.
     dispatcher: String,
+    /// `ok` (made progress within max(3 ticks, 5 s)) or `stalled`.
+    #[schema(example = "ok")]
+    batcher: String,
+    /// `ok` (made progress within max(3 ticks, 5 s)) or `stalled`.
+    #[schema(example = "ok")]
+    claimer: String,
+    /// `ok` (wrote outcomes within max(3 ticks, 5 s), or had none to write) or `stalled`.
+    #[schema(example = "ok")]
+    recorder: String,
+}
+
+/// Each dispatcher loop and whether it is ok now, also set on the metrics.
+fn dispatcher_loops(state: &AppState) -> Vec<(&'static str, bool)> {
+    state
+        .dispatcher
+        .loops(crate::store::now_millis())
+        .into_iter()
+        .map(|(which, ok)| {
+            state.metrics.dispatcher_loop(which.name(), ok);
+            (which.name(), ok)
+        })
+        .collect()
 }
 
 /// Prometheus metrics.
@@ -52,6 +74,7 @@ async fn metrics(
     State(state): State<AppState>,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let content_type = [("content-type", "text/plain; version=0.0.4")];
+    dispatcher_loops(&state);
     match state.store.delivery_stats().await {
         Ok(stats) => (
             StatusCode::OK,
@@ -80,31 +103,33 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers and the dispatcher runs.
+/// Readiness: the store answers and the dispatcher's loops run and make progress.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "service",
     responses(
         (status = 200, description = "Ready to take traffic.", body = Readiness),
-        (status = 503, description = "Not ready: the store is unreachable or the dispatcher stopped.", body = Readiness),
+        (status = 503, description = "Not ready: the store is unreachable, or the dispatcher stopped or one of its loops stalled.", body = Readiness),
     ),
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = state.store.ping().await;
     let dispatcher = state.dispatcher.is_running();
-    let ready = store.is_ok() && dispatcher;
+    let loops = dispatcher_loops(&state);
+    let ready = store.is_ok() && dispatcher && loops.iter().all(|(_, ok)| *ok);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
-            "store": if store.is_ok() { "ok" } else { "unreachable" },
-            "dispatcher": if dispatcher { "running" } else { "stopped" },
-        })),
-    )
+    let mut answer = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": if store.is_ok() { "ok" } else { "unreachable" },
+        "dispatcher": if dispatcher { "running" } else { "stopped" },
+    });
+    for (name, ok) in loops {
+        answer[name] = json!(if ok { "ok" } else { "stalled" });
+    }
+    (status, Json(answer))
 }

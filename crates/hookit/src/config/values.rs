@@ -270,6 +270,14 @@ pub(super) fn count_in(text: &str, min: usize, max: usize) -> Result<usize, Stri
     }
 }
 
+/// A share of a whole: more than 0, at most 1 (`0.5`).
+pub(super) fn share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value > 0.0 && value <= 1.0 => Ok(value),
+        _ => Err("expected a fraction greater than 0 and at most 1, such as 0.5".into()),
+    }
+}
+
 pub(super) fn size_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
     match parse_byte_size(text)? {
         value if (min..=max).contains(&value) => Ok(value),
@@ -320,6 +328,7 @@ pub(super) fn toml_text(value: &toml::Value, list_allowed: bool) -> Result<Strin
     match value {
         toml::Value::String(text) => Ok(text.clone()),
         toml::Value::Integer(number) => Ok(number.to_string()),
+        toml::Value::Float(number) => Ok(number.to_string()),
         toml::Value::Boolean(flag) => Ok(flag.to_string()),
         toml::Value::Array(items) if list_allowed => items
             .iter()
@@ -331,7 +340,7 @@ pub(super) fn toml_text(value: &toml::Value, list_allowed: bool) -> Result<Strin
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|items| items.join(",")),
-        _ => Err("expected a string, a whole number or true/false".into()),
+        _ => Err("expected a string, a number or true/false".into()),
     }
 }
 

@@ -354,13 +354,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_leases(&self, owner: &str, event_ids: &[String]) -> StoreResult<()> {
-        let (owner, event_ids) = (owner.to_owned(), event_ids.to_vec());
-        self.write_bookkeeping(move |tx| dispatch::release_leases(tx, &owner, &event_ids))
+    async fn release_leases(&self, leases: &[HeldLease]) -> StoreResult<()> {
+        let leases = leases.to_vec();
+        self.write_bookkeeping(move |tx| dispatch::release_leases(tx, &leases))
             .await
     }
 
-    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<()> {
+    async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<usize> {
         self.write_bookkeeping(move |tx| dispatch::record_outcomes(tx, &outcomes))
             .await
     }

@@ -139,14 +139,35 @@ pub struct BatchLimits {
     pub max_bytes: usize,
 }
 
-/// A request to lease due deliveries.
+/// The host and port a URL connects to (`host:port`, the port filled in from the scheme
+/// when the URL leaves it out): the unit the dispatcher's per-host limits count, kept on
+/// each mapping so that claims can skip a host's deliveries in the query itself. A URL
+/// that does not parse is its own host.
+pub fn host_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// A request to lease due deliveries. Each leased delivery gets a fresh lease token and
+/// its next attempt number.
 pub struct ClaimRequest {
-    pub owner: String,
     pub now: Millis,
     pub lease: Duration,
     pub limit: usize,
     /// URLs already at their concurrency cap in this process: skip their deliveries.
     pub saturated_urls: Vec<String>,
+    /// Hosts (as [`host_of`] names them) that cannot take another attempt in this
+    /// process: skip every delivery to any of their URLs.
+    pub saturated_hosts: Vec<String>,
+    /// When set, only deliveries to these hosts are candidates (the process can start
+    /// attempts to no other host now).
+    pub only_hosts: Option<Vec<String>>,
     /// Asked for each due delivery's URL, in due order: whether to take it. Lets the
     /// claiming process take only what it has room to start.
     pub accept: Box<dyn FnMut(&str) -> bool + Send>,
@@ -155,10 +176,11 @@ pub struct ClaimRequest {
 impl std::fmt::Debug for ClaimRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimRequest")
-            .field("owner", &self.owner)
             .field("now", &self.now)
             .field("limit", &self.limit)
             .field("saturated_urls", &self.saturated_urls)
+            .field("saturated_hosts", &self.saturated_hosts)
+            .field("only_hosts", &self.only_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -167,19 +189,30 @@ impl std::fmt::Debug for ClaimRequest {
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub event_id: String,
+    /// Proof of this lease: an outcome or release carrying it acts only while no later
+    /// claim has replaced it.
+    pub lease_token: String,
     pub partner_id: String,
     pub event_type: EventType,
     pub url: String,
     pub body: Vec<u8>,
     /// The partner's current webhook secret, still encrypted.
     pub webhook_secret_encrypted: Vec<u8>,
-    /// 1 for the first attempt, counting across replays.
+    /// This attempt's number, assigned by the claim: 1 for the first, counting across
+    /// replays, never the same twice for one delivery.
     pub attempt_number: u32,
     /// Position in the retry schedule (0 after creation or replay).
     pub retry_index: u32,
     /// When the oldest order change in this delivery was ingested.
     pub first_ingested_at: Millis,
     pub order_count: u32,
+}
+
+/// A lease to give back unused.
+#[derive(Debug, Clone)]
+pub struct HeldLease {
+    pub event_id: String,
+    pub lease_token: String,
 }
 
 /// How an attempt ended.
@@ -201,7 +234,9 @@ pub enum AttemptResult {
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
     pub event_id: String,
-    pub owner: String,
+    /// The token of the lease the attempt ran under; if a later claim replaced it, the
+    /// attempt is recorded but does not move the delivery.
+    pub lease_token: String,
     pub attempt_number: u32,
     pub url: String,
     pub started_at: Millis,

@@ -26,7 +26,10 @@ macro_rules! store_suite {
             deleting_a_mapping_stops_its_work, saturated_urls_are_skipped, released_leases_are_claimable,
             deliveries_filter_and_page, audit_is_written_with_the_action,
             operator_tokens_are_found_by_hash_until_revoked, partner_scope_follows_mappings,
-            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits);
+            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits,
+            an_outcome_after_its_lease_was_replaced_moves_nothing, released_leases_give_their_attempt_number_back,
+            claims_skip_saturated_hosts_in_the_query, claims_can_be_limited_to_named_hosts,
+            a_mapping_keeps_its_host_when_its_url_changes);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -124,26 +127,33 @@ pub const LIMITS: BatchLimits = BatchLimits {
 };
 
 pub async fn claim(store: &dyn Store, now: Millis) -> Vec<ClaimedDelivery> {
-    claim_as(store, "owner-a", now, vec![]).await
+    claim_skipping(store, now, vec![]).await
 }
 
-pub async fn claim_as(
+/// Claims (30 s leases, up to 100) skipping the given saturated URLs.
+pub async fn claim_skipping(
     store: &dyn Store,
-    owner: &str,
     now: Millis,
     saturated: Vec<String>,
 ) -> Vec<ClaimedDelivery> {
     store
-        .claim_due(ClaimRequest {
-            owner: owner.into(),
-            now,
-            lease: Duration::from_secs(30),
-            limit: 100,
-            saturated_urls: saturated,
-            accept: Box::new(|_| true),
-        })
+        .claim_due(claim_request(now, 100, saturated))
         .await
         .expect("claim")
+}
+
+/// A claim of up to `limit` with 30 s leases that skips `saturated_urls` and accepts
+/// every candidate.
+pub fn claim_request(now: Millis, limit: usize, saturated_urls: Vec<String>) -> ClaimRequest {
+    ClaimRequest {
+        now,
+        lease: Duration::from_secs(30),
+        limit,
+        saturated_urls,
+        saturated_hosts: vec![],
+        only_hosts: None,
+        accept: Box::new(|_| true),
+    }
 }
 
 pub fn body_json(delivery: &ClaimedDelivery) -> Value {
@@ -167,7 +177,7 @@ pub fn outcome(
 ) -> AttemptOutcome {
     AttemptOutcome {
         event_id: delivery.event_id.clone(),
-        owner: "owner-a".into(),
+        lease_token: delivery.lease_token.clone(),
         attempt_number: delivery.attempt_number,
         url: delivery.url.clone(),
         started_at: now,
@@ -191,4 +201,6 @@ pub fn failure() -> AttemptResult {
 pub const ACK: AttemptResult = AttemptResult::Acknowledged { status: 200 };
 
 mod checks;
+mod leases_and_hosts;
 pub use checks::*;
+pub use leases_and_hosts::*;

@@ -177,7 +177,7 @@ pub(super) fn replay_one(
 fn reopen(tx: &Transaction<'_>, event_id: &str, now: Millis) -> StoreResult<()> {
     tx.prepare_cached(
         "UPDATE deliveries SET state = 'pending', dead_reason = NULL, retry_index = 0,
-                next_attempt_at = ?2, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+                next_attempt_at = ?2, finished_at = NULL, lease_token = NULL, lease_until = NULL
          WHERE id = ?1",
     )?
     .execute(params![event_id, now])?;
@@ -201,7 +201,7 @@ pub(super) fn replay_matching(
     let (clause, values) = filter_clause(&filter);
     let sql = format!(
         "UPDATE deliveries AS d SET state = 'pending', dead_reason = NULL, retry_index = 0,
-                next_attempt_at = ?, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+                next_attempt_at = ?, finished_at = NULL, lease_token = NULL, lease_until = NULL
          WHERE {clause} AND ifnull(d.dead_reason, '') <> 'mapping_deleted'"
     );
     let mut all: Vec<Box<dyn ToSql>> = vec![Box::new(now)];

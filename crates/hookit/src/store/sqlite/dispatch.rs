@@ -12,7 +12,7 @@
 use crate::ids::IdKind;
 use crate::store::*;
 use klikit_webhook::EventType;
-use rusqlite::{Row, Transaction, params, params_from_iter};
+use rusqlite::{Row, Transaction, params};
 use std::collections::HashMap;
 
 /// How many ready changes one batching transaction takes at most.
@@ -171,46 +171,49 @@ fn insert_delivery(tx: &Transaction<'_>, batch: &[ReadyChange], now: Millis) -> 
 const CLAIM_WINDOW_FACTOR: usize = 8;
 
 /// Leases up to `claim.limit` due deliveries of enabled partners that `claim.accept`
-/// takes, skipping the URLs saturated in the claiming process. Candidates are read
-/// without their bodies; only the taken ones are leased and read in full.
+/// takes, skipping (in the query) the URLs and hosts saturated in the claiming process
+/// and, when `claim.only_hosts` is set, every other host. Candidates are read without
+/// their bodies; only the taken ones are leased and read in full. Each lease gets a
+/// fresh token, and the claim assigns the attempt its number by counting it in
+/// `attempts`, so no two attempts of a delivery share a number.
 pub(super) fn claim_due(
     tx: &Transaction<'_>,
     claim: &mut ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let excluded = if claim.saturated_urls.is_empty() {
-        String::new()
-    } else {
-        let marks = vec!["?"; claim.saturated_urls.len()].join(",");
-        format!("AND m.url NOT IN ({marks})")
-    };
-    let sql = format!(
-        "SELECT d.id, m.url
-         FROM deliveries d
-         JOIN mappings m ON m.id = d.mapping_id
-         JOIN partners p ON p.id = d.partner_id
-         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
-           AND (d.lease_until IS NULL OR d.lease_until <= ?1)
-           AND p.enabled = 1 {excluded}
-         ORDER BY d.next_attempt_at
-         LIMIT {}",
-        (claim.limit * CLAIM_WINDOW_FACTOR).min(4096)
-    );
-    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&claim.now];
-    values.extend(
-        claim
-            .saturated_urls
-            .iter()
-            .map(|u| u as &dyn rusqlite::ToSql),
-    );
+    let list = |values: &[String]| serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
+    let saturated_urls = list(&claim.saturated_urls);
+    let saturated_hosts = list(&claim.saturated_hosts);
+    let only_hosts = claim.only_hosts.as_deref().map(list);
     let candidates = tx
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(values), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?
+        .prepare_cached(
+            "SELECT d.id, m.url
+             FROM deliveries d
+             JOIN mappings m ON m.id = d.mapping_id
+             JOIN partners p ON p.id = d.partner_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+               AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+               AND p.enabled = 1
+               AND m.url NOT IN (SELECT value FROM json_each(?2))
+               AND m.host NOT IN (SELECT value FROM json_each(?3))
+               AND (?4 IS NULL OR m.host IN (SELECT value FROM json_each(?4)))
+             ORDER BY d.next_attempt_at
+             LIMIT ?5",
+        )?
+        .query_map(
+            params![
+                claim.now,
+                saturated_urls,
+                saturated_hosts,
+                only_hosts,
+                (claim.limit * CLAIM_WINDOW_FACTOR).min(4096) as i64
+            ],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let lease_until = claim.now + claim.lease.as_millis() as i64;
     let mut lease = tx.prepare_cached(
-        "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3
+        "UPDATE deliveries SET lease_token = ?1, lease_until = ?2, attempts = attempts + 1
+         WHERE id = ?3
          RETURNING id, partner_id, event_type, body, attempts, retry_index, first_ingested_at,
                    json_array_length(order_ids)",
     )?;
@@ -223,16 +226,17 @@ pub(super) fn claim_due(
         if !(claim.accept)(&url) {
             continue;
         }
-        let mut delivery = lease.query_row(params![claim.owner, lease_until, event_id], |row| {
-            let attempts: u32 = row.get(4)?;
+        let lease_token = format!("lse_{}", uuid::Uuid::now_v7().simple());
+        let mut delivery = lease.query_row(params![lease_token, lease_until, event_id], |row| {
             Ok(ClaimedDelivery {
                 event_id: row.get(0)?,
+                lease_token: lease_token.clone(),
                 partner_id: row.get(1)?,
                 event_type: event_type_column(row, 2)?,
                 url: url.clone(),
                 body: row.get(3)?,
                 webhook_secret_encrypted: Vec::new(),
-                attempt_number: attempts + 1,
+                attempt_number: row.get(4)?,
                 retry_index: row.get(5)?,
                 first_ingested_at: row.get(6)?,
                 order_count: row.get(7)?,
@@ -245,34 +249,35 @@ pub(super) fn claim_due(
     Ok(claimed)
 }
 
-pub(super) fn release_leases(
-    tx: &Transaction<'_>,
-    owner: &str,
-    event_ids: &[String],
-) -> StoreResult<()> {
+/// Gives back leases that were never used. While a lease still holds, nobody has
+/// claimed the delivery since, so its attempt number is given back too and the next
+/// claim reuses it: numbers stay unique and without gaps.
+pub(super) fn release_leases(tx: &Transaction<'_>, leases: &[HeldLease]) -> StoreResult<()> {
     let mut release = tx.prepare_cached(
-        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-         WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+        "UPDATE deliveries SET lease_token = NULL, lease_until = NULL, attempts = attempts - 1
+         WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
     )?;
-    for event_id in event_ids {
-        release.execute(params![event_id, owner])?;
+    for held in leases {
+        release.execute(params![held.event_id, held.lease_token])?;
     }
     Ok(())
 }
 
-/// Records each attempt and moves its delivery on. An outcome whose lease was lost
-/// (another process re-claimed the delivery after the lease expired) is still logged
-/// as an attempt but does not change the delivery.
+/// Records each attempt under its own number and moves its delivery on. An outcome
+/// whose lease no longer holds (the lease expired and a later claim, by this process
+/// or another, replaced it; or the delivery was stopped) is still recorded as an
+/// attempt but does not change the delivery. Returns how many outcomes were stale.
 pub(super) fn record_outcomes(
     tx: &Transaction<'_>,
     outcomes: &[AttemptOutcome],
-) -> StoreResult<()> {
+) -> StoreResult<usize> {
     let mut update = tx.prepare_cached(
-        "UPDATE deliveries SET state = ?1, dead_reason = ?2, attempts = ?3,
-                retry_index = retry_index + ?4, next_attempt_at = ifnull(?5, next_attempt_at),
-                finished_at = ?6, lease_owner = NULL, lease_until = NULL
-         WHERE id = ?7 AND state = 'pending' AND lease_owner = ?8",
+        "UPDATE deliveries SET state = ?1, dead_reason = ?2,
+                retry_index = retry_index + ?3, next_attempt_at = ifnull(?4, next_attempt_at),
+                finished_at = ?5, lease_token = NULL, lease_until = NULL
+         WHERE id = ?6 AND state = 'pending' AND lease_token = ?7",
     )?;
+    let mut stale = 0;
     for outcome in outcomes {
         log_attempt(tx, outcome)?;
         // Where the outcome moves the delivery: acknowledged, due again, or dead.
@@ -292,18 +297,19 @@ pub(super) fn record_outcomes(
         let changed = update.execute(params![
             state,
             dead_reason,
-            outcome.attempt_number,
             i64::from(retry_at.is_some()),
             retry_at,
             finished_at,
             outcome.event_id,
-            outcome.owner
+            outcome.lease_token
         ])?;
-        if changed > 0 && finished_at.is_some() {
+        if changed == 0 {
+            stale += 1;
+        } else if finished_at.is_some() {
             finish_delivery_changes(tx, &outcome.event_id)?;
         }
     }
-    Ok(())
+    Ok(stale)
 }
 
 fn log_attempt(tx: &Transaction<'_>, outcome: &AttemptOutcome) -> StoreResult<()> {
@@ -317,8 +323,8 @@ fn log_attempt(tx: &Transaction<'_>, outcome: &AttemptOutcome) -> StoreResult<()
         } => (*status, Some(error_kind.as_str()), Some(error.as_str())),
     };
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, url,
-                                          status_code, error_kind, error, response_excerpt)
+        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, url, status_code,
+                               error_kind, error, response_excerpt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
@@ -397,7 +403,7 @@ pub(super) fn delete_mapping(
     let stopped_deliveries = tx
         .prepare_cached(
             "UPDATE deliveries SET state = 'dead', dead_reason = 'mapping_deleted',
-                    finished_at = ?2, lease_owner = NULL, lease_until = NULL
+                    finished_at = ?2, lease_token = NULL, lease_until = NULL
              WHERE mapping_id = ?1 AND state = 'pending'
              RETURNING id",
         )?

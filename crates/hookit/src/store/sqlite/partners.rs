@@ -176,18 +176,18 @@ pub(super) fn upsert_mapping(
     let id = match existing {
         Some(id) => {
             // Pending deliveries read the URL from their mapping at each attempt, so
-            // changing it here redirects the next attempt.
+            // changing it here redirects the next attempt; the host goes with it.
             tx.execute(
-                "UPDATE mappings SET url = ?1, updated_at = ?2 WHERE id = ?3",
-                params![mapping.url, now, id],
+                "UPDATE mappings SET url = ?1, host = ?2, updated_at = ?3 WHERE id = ?4",
+                params![mapping.url, host_of(&mapping.url), now, id],
             )?;
             id
         }
         None => {
             tx.execute(
                 "INSERT INTO mappings (id, partner_id, brand_id, branch_id, event_type, url,
-                                       created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                                       host, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
                 params![
                     mapping.id,
                     mapping.partner_id,
@@ -195,6 +195,7 @@ pub(super) fn upsert_mapping(
                     mapping.branch_id,
                     mapping.event_type.as_str(),
                     mapping.url,
+                    host_of(&mapping.url),
                     now
                 ],
             )?;
