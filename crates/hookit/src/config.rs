@@ -111,6 +111,11 @@ pub struct ServeArgs {
     /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
     #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
     pub auth_failure_window: Option<String>,
+    /// How far klikit's clock and this server's may disagree when a pushed record
+    /// without `updated_at` meets one with it in the stale check; an `updated_at` more
+    /// than this plus a day ahead is refused, 0 to 1h [default: 5s].
+    #[arg(long, env = "HOOKIT_FRESHNESS_SKEW", value_name = "DURATION")]
+    pub freshness_skew: Option<String>,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -137,6 +142,7 @@ pub struct ServeConfig {
     pub workers: usize,
     pub per_url_concurrency: usize,
     pub auth_failure_window: Duration,
+    pub freshness_skew: Duration,
 }
 
 /// Why the configuration was rejected.
@@ -207,9 +213,10 @@ const PER_URL_CONCURRENCY: Setting =
     Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
 const AUTH_FAILURE_WINDOW: Setting =
     Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
+const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 14] = [
+const FILE_SETTINGS: [&Setting; 15] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -224,6 +231,7 @@ const FILE_SETTINGS: [&Setting; 14] = [
     &WORKERS,
     &PER_URL_CONCURRENCY,
     &AUTH_FAILURE_WINDOW,
+    &FRESHNESS_SKEW,
 ];
 
 impl ServeConfig {
@@ -329,6 +337,11 @@ impl ServeConfig {
                     },
                 )?
                 .unwrap_or(defaults.auth_failure_window),
+            freshness_skew: layers
+                .get(&FRESHNESS_SKEW, args.freshness_skew.clone(), |s| {
+                    values::duration_in(s, Duration::ZERO, Duration::from_secs(3600))
+                })?
+                .unwrap_or(defaults.freshness_skew),
             data_dir,
             database,
             attempt_timeout,
@@ -381,6 +394,7 @@ impl Default for ServeConfig {
             workers: 128,
             per_url_concurrency: 8,
             auth_failure_window: Duration::from_secs(60),
+            freshness_skew: Duration::from_secs(5),
         }
     }
 }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0001_initial.sql"),
     include_str!("0002_operators_and_audit.sql"),
     include_str!("0003_queue_successors.sql"),
+    include_str!("0005_freshness.sql"),
 ];
 
 /// Applies every migration newer than the database's version.
