@@ -26,7 +26,11 @@ macro_rules! store_suite {
             deleting_a_mapping_stops_its_work, saturated_urls_are_skipped, released_leases_are_claimable,
             deliveries_filter_and_page, audit_is_written_with_the_action,
             operator_tokens_are_found_by_hash_until_revoked, partner_scope_follows_mappings,
-            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits);
+            partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits,
+            a_push_dated_long_ago_is_stale_after_a_record_without_updated_at,
+            a_push_without_updated_at_keeps_the_stored_time,
+            a_partners_time_never_makes_the_platforms_push_stale,
+            orders_without_placed_at_are_listed_by_first_ingest);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -72,9 +76,20 @@ pub async fn ingest(store: &dyn Store, items: Vec<IngestItem>, now: Millis) -> I
             items,
             idempotency: None,
             now,
+            freshness_skew: SKEW,
         })
         .await
         .expect("ingest")
+}
+
+/// The clock skew the suite's pushes allow (the default of `HOOKIT_FRESHNESS_SKEW`).
+pub const SKEW: Duration = Duration::from_secs(5);
+
+/// `millis` as an RFC 3339 time, for records dated relative to the suite's clock.
+pub fn rfc3339(millis: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .expect("time in range")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub async fn partner(store: &dyn Store, name: &str) -> Partner {
@@ -191,4 +206,6 @@ pub fn failure() -> AttemptResult {
 pub const ACK: AttemptResult = AttemptResult::Acknowledged { status: 200 };
 
 mod checks;
+mod freshness;
 pub use checks::*;
+pub use freshness::*;
