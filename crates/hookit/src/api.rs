@@ -39,6 +39,9 @@ pub struct AppState {
     pub dispatcher: DispatcherHealth,
     pub metrics: Arc<Metrics>,
     pub auth_throttle: Arc<partner::AuthThrottle>,
+    /// How far klikit's clock and hookit's may disagree in the stale check
+    /// (`HOOKIT_FRESHNESS_SKEW`).
+    pub freshness_skew: std::time::Duration,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at

@@ -116,6 +116,11 @@ pub struct ServeArgs {
     /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
     #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
     pub auth_failure_window: Option<String>,
+    /// How far klikit's clock and this server's may disagree when a pushed record
+    /// without `updated_at` meets one with it in the stale check; an `updated_at` more
+    /// than this plus a day ahead is refused, 0 to 1h [default: 5s].
+    #[arg(long, env = "HOOKIT_FRESHNESS_SKEW", value_name = "DURATION")]
+    pub freshness_skew: Option<String>,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -143,6 +148,7 @@ pub struct ServeConfig {
     pub per_url_concurrency: usize,
     pub slow_host_share: f64,
     pub auth_failure_window: Duration,
+    pub freshness_skew: Duration,
 }
 
 /// Why the configuration was rejected.
@@ -214,6 +220,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const AUTH_FAILURE_WINDOW: Setting =
     Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
+const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 
 /// Settings a config file may hold; secrets are deliberately absent.
 const FILE_SETTINGS: [&Setting; 15] = [
@@ -232,6 +239,7 @@ const FILE_SETTINGS: [&Setting; 15] = [
     &PER_URL_CONCURRENCY,
     &SLOW_HOST_SHARE,
     &AUTH_FAILURE_WINDOW,
+    &FRESHNESS_SKEW,
 ];
 
 impl ServeConfig {
@@ -344,6 +352,11 @@ impl ServeConfig {
                     },
                 )?
                 .unwrap_or(defaults.auth_failure_window),
+            freshness_skew: layers
+                .get(&FRESHNESS_SKEW, args.freshness_skew.clone(), |s| {
+                    values::duration_in(s, Duration::ZERO, Duration::from_secs(3600))
+                })?
+                .unwrap_or(defaults.freshness_skew),
             data_dir,
             database,
             attempt_timeout,
@@ -397,6 +410,7 @@ impl Default for ServeConfig {
             per_url_concurrency: 8,
             slow_host_share: 0.5,
             auth_failure_window: Duration::from_secs(60),
+            freshness_skew: Duration::from_secs(5),
         }
     }
 }

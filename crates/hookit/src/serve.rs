@@ -106,6 +106,7 @@ impl Server {
             dispatcher: dispatcher.health(),
             metrics,
             auth_throttle: Arc::new(AuthThrottle::new(config.auth_failure_window)),
+            freshness_skew: config.freshness_skew,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

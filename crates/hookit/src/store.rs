@@ -9,6 +9,7 @@
 //! `sqlite` is the embedded backend. The behavioural test suite every backend must
 //! pass lives in `tests/store_suite/`.
 
+pub mod freshness;
 pub mod sqlite;
 mod types;
 

@@ -367,7 +367,10 @@ async fn a_replayed_patch_changes_once_and_emits_one_webhook() {
     assert_eq!((first_status, again_status), (200, 200));
     assert_eq!(first["data"], again["data"], "the first answer again");
     assert_ne!(first["request_id"], again["request_id"]);
-    assert_eq!(first["data"]["updated_at"], "2026-11-28T10:30:00Z");
+    assert_eq!(
+        first["data"]["occurred_at"], "2026-11-28T10:30:00Z",
+        "the partner's own time is kept apart from updated_at"
+    );
     let (status, body) = patch(
         &serve,
         &creds,

@@ -9,7 +9,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{self, RawBody};
 use super::openapi::{ErrorBody, EventTypeName, IngestBatchData, IngestOneData, IngestOrder};
-use crate::store::{IdempotencyKey, IngestItem, IngestRequest, now_millis};
+use crate::store::freshness::latest_acceptable;
+use crate::store::{IdempotencyKey, IngestItem, IngestRequest, Millis, now_millis};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -21,6 +22,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+mod validate;
 
 /// The most changes one batch push may carry.
 pub const MAX_BATCH_ITEMS: usize = 1000;
@@ -85,8 +88,9 @@ async fn ingest_one(
     headers: HeaderMap,
     RawBody(raw): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let item = parse_item(&raw, "")?;
-    let outcome = store(&state, &headers, &raw, vec![item]).await?;
+    let now = now_millis();
+    let item = parse_item(&raw, "", latest_acceptable(now, state.freshness_skew))?;
+    let outcome = store(&state, &headers, &raw, vec![item], now).await?;
     let mut data = outcome
         .results
         .first()
@@ -137,12 +141,14 @@ async fn ingest_batch(
             ),
         ));
     }
+    let now = now_millis();
+    let latest = latest_acceptable(now, state.freshness_skew);
     let parsed = items
         .iter()
         .enumerate()
-        .map(|(index, item)| parse_item(item.get().as_bytes(), &format!("items[{index}].")))
+        .map(|(index, item)| parse_item(item.get().as_bytes(), &format!("items[{index}]."), latest))
         .collect::<Result<Vec<_>, _>>()?;
-    let outcome = store(&state, &headers, &raw, parsed).await?;
+    let outcome = store(&state, &headers, &raw, parsed, now).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "data": outcome }))))
 }
 
@@ -151,6 +157,7 @@ async fn store(
     headers: &HeaderMap,
     raw: &[u8],
     items: Vec<IngestItem>,
+    now: Millis,
 ) -> Result<crate::store::IngestOutcome, ApiError> {
     let idempotency = idempotency(headers, raw)?;
     let outcome = state
@@ -158,7 +165,8 @@ async fn store(
         .ingest(IngestRequest {
             items,
             idempotency,
-            now: now_millis(),
+            now,
+            freshness_skew: state.freshness_skew,
         })
         .await?;
     if !outcome.idempotent_replay {
@@ -170,7 +178,6 @@ async fn store(
 }
 
 /// The `Idempotency-Key` header, bound to a digest of the body it came with.
-/// The `Idempotency-Key` header, bound to a digest of the body it came with.
 fn idempotency(headers: &HeaderMap, raw: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
     Ok(
         extract::idempotency_key(headers)?.map(|key| IdempotencyKey {
@@ -180,7 +187,9 @@ fn idempotency(headers: &HeaderMap, raw: &[u8]) -> Result<Option<IdempotencyKey>
     )
 }
 
-fn parse_item(raw: &[u8], prefix: &str) -> Result<IngestItem, ApiError> {
+/// Parses and checks one `{"event", "order"}`; `latest_updated_at` is the latest
+/// platform `updated_at` accepted (see [`crate::store::freshness::latest_acceptable`]).
+fn parse_item(raw: &[u8], prefix: &str, latest_updated_at: Millis) -> Result<IngestItem, ApiError> {
     let body: ItemBody<'_> = serde_json::from_slice(raw).map_err(|err| {
         let what = if prefix.is_empty() {
             "the body"
@@ -207,65 +216,6 @@ fn parse_item(raw: &[u8], prefix: &str) -> Result<IngestItem, ApiError> {
         .order
         .ok_or_else(|| ApiError::invalid_field(&order_field, "is required"))?;
     let order = Order::from_raw(order).map_err(|err| ApiError::invalid_field(&order_field, err))?;
-    validate_order(&order, &order_field)?;
+    validate::order(&order, &order_field, latest_updated_at)?;
     Ok(IngestItem { event_type, order })
-}
-
-/// Known fields and what they must be. A field that parsed into its typed slot is
-/// fine; one left in `extra` had the wrong type (or was null) and is refused here,
-/// because ingest is where klikit's own data is held to the contract.
-const OPTIONAL_FIELDS: &[(&str, &str)] = &[
-    ("business_id", "an integer"),
-    ("cart", "an array of line items"),
-    ("payment_status", "an integer payment status code"),
-    ("payment_channel", "an integer"),
-    ("payment_method", "an integer"),
-    ("placed_at", "an RFC 3339 timestamp"),
-    ("updated_at", "an RFC 3339 timestamp"),
-];
-
-fn validate_order(order: &Order, field: &str) -> Result<(), ApiError> {
-    if order.id <= 0 {
-        return Err(ApiError::invalid_field(
-            &format!("{field}.id"),
-            "must be a positive integer",
-        ));
-    }
-    if order.brands.as_ref().is_none_or(Vec::is_empty) {
-        return Err(ApiError::invalid_field(
-            &format!("{field}.brands"),
-            "is required: a non-empty array of {\"id\": integer, \"title\": string}; the first brand is the order's brand",
-        ));
-    }
-    if order.branch_id.is_none() {
-        return Err(ApiError::invalid_field(
-            &format!("{field}.branch_id"),
-            "is required and must be an integer",
-        ));
-    }
-    if order.status.is_none() {
-        return Err(ApiError::invalid_field(
-            &format!("{field}.status"),
-            "is required and must be an integer OrderStatus code (1 PLACED … 9 PICKED_UP)",
-        ));
-    }
-    if let Some(raw) = order.extra_get("external_id") {
-        if raw.get() != "null" {
-            return Err(ApiError::invalid_field(
-                &format!("{field}.external_id"),
-                "must be a string or null",
-            ));
-        }
-    }
-    for (name, expected) in OPTIONAL_FIELDS {
-        if let Some(raw) = order.extra_get(name) {
-            if raw.get() != "null" {
-                return Err(ApiError::invalid_field(
-                    &format!("{field}.{name}"),
-                    format!("must be {expected}"),
-                ));
-            }
-        }
-    }
-    Ok(())
 }

@@ -90,6 +90,10 @@ pub struct IngestRequest {
     /// The `Idempotency-Key` header and a hash of the request body, when given.
     pub idempotency: Option<IdempotencyKey>,
     pub now: Millis,
+    /// How far the platform's clock and hookit's may disagree, where the stale check
+    /// has to compare one with the other (`HOOKIT_FRESHNESS_SKEW`; see
+    /// [`super::freshness`]).
+    pub freshness_skew: Duration,
 }
 
 /// An idempotency key together with a digest of the request it was first used with.
@@ -404,7 +408,8 @@ pub struct PartnerDeliveryStats {
 #[derive(Debug, Clone)]
 pub struct PartnerOrderQuery {
     pub partner_id: String,
-    /// `placed_at` range, inclusive start, exclusive end.
+    /// Range of `placed_at` — or, for an order without one, of when hookit first
+    /// stored it — inclusive start, exclusive end.
     pub placed_from: Millis,
     pub placed_to: Millis,
     pub status: Option<i64>,

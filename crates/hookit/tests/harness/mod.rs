@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod partner_client;
 pub mod receiver;
 
 use serde_json::{Value, json};

@@ -400,6 +400,7 @@ pub async fn idempotency_key_replays_first_answer(store: &dyn Store) {
         )],
         idempotency: Some(key),
         now: T0,
+        freshness_skew: SKEW,
     };
     let first = store.ingest(push(key.clone())).await.expect("first");
     assert!(!first.idempotent_replay);

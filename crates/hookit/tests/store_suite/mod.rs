@@ -29,7 +29,11 @@ macro_rules! store_suite {
             partner_change_commits_once_per_version, delivery_stats_count_backlog_per_partner, claims_take_only_what_accept_admits,
             an_outcome_after_its_lease_was_replaced_moves_nothing, released_leases_give_their_attempt_number_back,
             claims_skip_saturated_hosts_in_the_query, claims_can_be_limited_to_named_hosts,
-            a_mapping_keeps_its_host_when_its_url_changes);
+            a_mapping_keeps_its_host_when_its_url_changes,
+            a_push_dated_long_ago_is_stale_after_a_record_without_updated_at,
+            a_push_without_updated_at_keeps_the_stored_time,
+            a_partners_time_never_makes_the_platforms_push_stale,
+            orders_without_placed_at_are_listed_by_first_ingest);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -75,9 +79,20 @@ pub async fn ingest(store: &dyn Store, items: Vec<IngestItem>, now: Millis) -> I
             items,
             idempotency: None,
             now,
+            freshness_skew: SKEW,
         })
         .await
         .expect("ingest")
+}
+
+/// The clock skew the suite's pushes allow (the default of `HOOKIT_FRESHNESS_SKEW`).
+pub const SKEW: Duration = Duration::from_secs(5);
+
+/// `millis` as an RFC 3339 time, for records dated relative to the suite's clock.
+pub fn rfc3339(millis: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .expect("time in range")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub async fn partner(store: &dyn Store, name: &str) -> Partner {
@@ -204,3 +219,5 @@ mod checks;
 mod leases_and_hosts;
 pub use checks::*;
 pub use leases_and_hosts::*;
+mod freshness;
+pub use freshness::*;

@@ -152,7 +152,7 @@ fn order_properties(object: ObjectBuilder) -> ObjectBuilder {
         .property("placed_at", timestamp("When the order was placed (RFC 3339)."))
         .property(
             "updated_at",
-            timestamp("When the order last changed (RFC 3339)."),
+            timestamp("When the order last changed (RFC 3339): klikit's time, or hookit's time of a partner's status change (whose own time is in `occurred_at`)."),
         )
         .property(
             "version",
@@ -193,8 +193,10 @@ impl PartialSchema for IngestOrder {
             .required("status")
             .description(Some(
                 "A full order record. `id` (positive), `brands` (non-empty), `branch_id` and \
-                 `status` are required; payment fields may be flat or nested under `payment` \
-                 and are stored flat; other fields are kept as sent.",
+                 `status` (an OrderStatus code, 1-9) are required; payment fields may be flat \
+                 or nested under `payment` and are stored flat, and where both are sent they \
+                 must agree; `updated_at` may be at most a day (plus HOOKIT_FRESHNESS_SKEW) \
+                 ahead of the server's clock; other fields are kept as sent.",
             ))
             .into()
     }
@@ -228,7 +230,7 @@ impl PartialSchema for StatusChangeBody {
             )
             .property(
                 "occurred_at",
-                timestamp("When it happened (RFC 3339); default now. Never moves the order's time backwards."),
+                timestamp("When it happened by the partner's clock (RFC 3339). Kept in the record's `occurred_at`; the record's `updated_at` becomes hookit's time of the change, and a partner's time never decides which of klikit's later pushes are stale."),
             )
             .required("status")
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))

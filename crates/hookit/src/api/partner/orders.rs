@@ -69,7 +69,8 @@ pub(super) async fn get_order(
     Ok(reply(&request_id, order.record))
 }
 
-/// A page of the partner's orders, by `placed_at`.
+/// A page of the partner's orders, by `placed_at` — or, for an order without one, by
+/// when hookit first stored it — newest first.
 #[utoipa::path(
     get,
     path = "/orders",
@@ -78,13 +79,13 @@ pub(super) async fn get_order(
     params(
         ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "From 1 (default 1)."),
         ("size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 20)."),
-        ("from" = Option<String>, Query, format = DateTime, description = "`placed_at` at or after (RFC 3339); default 30 days before `to`."),
-        ("to" = Option<String>, Query, format = DateTime, description = "`placed_at` before (RFC 3339); default now. At most 90 days after `from`."),
+        ("from" = Option<String>, Query, format = DateTime, description = "Listed time at or after (RFC 3339); default 30 days before `to`. An order's listed time is its `placed_at`, or for an order without one, when hookit first stored it."),
+        ("to" = Option<String>, Query, format = DateTime, description = "Listed time before (RFC 3339); default now. At most 90 days after `from`."),
         ("status" = Option<String>, Query, description = "An OrderStatus code (1-9) or its name (`CANCELLED`, case-insensitive)."),
         ("branch_id" = Option<i64>, Query, minimum = 1, description = "Only this branch."),
     ),
     responses(
-        (status = 200, description = "Orders of the (brand, branch) pairs mapped to this partner.", body = PartnerOrderListData),
+        (status = 200, description = "Orders of the (brand, branch) pairs mapped to this partner, newest listed time (`placed_at`, or when hookit first stored an order without one) first. Every order getOrder can read is in the list.", body = PartnerOrderListData),
         (status = 400, description = "`request_invalid`: a parameter is unknown or malformed (named in `details.field`); `request_invalid_range`: `from` is not before `to`, or they are more than 90 days apart.", body = PartnerErrorBody),
     ),
 )]

@@ -8,7 +8,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{self, RawBody, parse_json};
 use crate::api::openapi::{PartnerErrorBody, PartnerOrderData, StatusChangeBody};
 use crate::order_flow::{self, REASON_CODES, RequestedStatus};
-use crate::store::{PartnerOrderChange, StoreError, StoredAnswer, now_millis};
+use crate::store::{Millis, PartnerOrderChange, StoreError, StoredAnswer, now_millis};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -79,7 +79,8 @@ pub(super) async fn change_status(
             .await
             .map_err(|err| fail(err.into()))?
             .ok_or_else(|| fail(order_not_found(&raw_id)))?;
-        let next = next_record(&current.record, current.version, &change).map_err(fail)?;
+        let now = now_millis();
+        let next = next_record(&current.record, current.version, &change, now).map_err(fail)?;
         let data = next.to_json_bytes();
         let commit = state
             .store
@@ -95,7 +96,7 @@ pub(super) async fn change_status(
                     status: 200,
                     body: data.clone(),
                 },
-                now: now_millis(),
+                now,
             })
             .await;
         match commit {
@@ -145,9 +146,16 @@ fn replay_answer(request_id: &RequestId, first: StoredAnswer, digest: &str, key:
     })
 }
 
-/// The record after the change: new status, next version, the time it happened and,
-/// for a cancellation, its reason.
-fn next_record(record: &[u8], version: i64, change: &StatusChange) -> Result<Order, ApiError> {
+/// The record after the change: new status, next version, hookit's time of the change
+/// as `updated_at`, the partner's `occurred_at` in a field of its own and, for a
+/// cancellation, its reason. A partner's clock never becomes the order's `updated_at`,
+/// which stays the platform's and hookit's (see `store::freshness`).
+fn next_record(
+    record: &[u8],
+    version: i64,
+    change: &StatusChange,
+    now: Millis,
+) -> Result<Order, ApiError> {
     let requested = RequestedStatus::parse(&change.status).ok_or_else(|| {
         ApiError::invalid_field(
             "status",
@@ -196,23 +204,33 @@ fn next_record(record: &[u8], version: i64, change: &StatusChange) -> Result<Ord
     })?;
     order.status = Some(status);
     order.version = Some(version + 1);
-    order.updated_at = Some(change_time(occurred, order.updated_at.as_ref()));
+    order.updated_at = Some(hookit_time(now));
+    set_field(
+        &mut order,
+        "occurred_at",
+        occurred.as_ref().map(Timestamp::as_str),
+    )?;
     if let Some(reason) = &change.reason_code {
-        order.extra.remove("reason_code");
-        let raw = serde_json::value::to_raw_value(reason)
-            .map_err(|err| StoreError::Backend(format!("cannot encode reason code: {err}")))?;
-        order.extra.push("reason_code".to_owned(), raw);
+        set_field(&mut order, "reason_code", Some(reason))?;
     }
     Ok(order)
 }
 
-/// When the change happened: `occurred_at` or now, but never before the record's last
-/// update, so a change never moves an order's time backwards.
-fn change_time(occurred: Option<Timestamp>, last: Option<&Timestamp>) -> Timestamp {
-    let candidate =
-        occurred.unwrap_or_else(|| Timestamp::from_instant(chrono::Utc::now().fixed_offset()));
-    match last {
-        Some(last) if last.instant() > candidate.instant() => last.clone(),
-        _ => candidate,
+/// `now` as an RFC 3339 time in UTC, with milliseconds.
+fn hookit_time(now: Millis) -> Timestamp {
+    let instant = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+    Timestamp::parse(&instant.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|_| Timestamp::from_instant(instant.fixed_offset()))
+}
+
+/// Sets a string field of the record kept beside the known ones, or removes it when
+/// the change carries none (a field left from an earlier change would mislead).
+fn set_field(order: &mut Order, name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    order.extra.remove(name);
+    if let Some(value) = value {
+        let raw = serde_json::value::to_raw_value(value)
+            .map_err(|err| StoreError::Backend(format!("cannot encode {name}: {err}")))?;
+        order.extra.push(name.to_owned(), raw);
     }
+    Ok(())
 }

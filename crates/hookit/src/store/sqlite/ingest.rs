@@ -2,11 +2,13 @@
 //! in the caller's transaction.
 
 use crate::ids::IdKind;
+use crate::store::freshness::{self, PlatformTimes};
 use crate::store::*;
 use klikit_webhook::EventType;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::time::Duration;
 
 const INGEST_SCOPE: &str = "ingest";
 
@@ -29,7 +31,13 @@ pub(super) fn ingest(tx: &Transaction<'_>, request: IngestRequest) -> StoreResul
     let mut results = Vec::with_capacity(request.items.len());
     let mut routes = RouteCache::new();
     for item in request.items {
-        results.push(ingest_one(tx, item, &mut routes, request.now)?);
+        results.push(ingest_one(
+            tx,
+            item,
+            &mut routes,
+            request.now,
+            request.freshness_skew,
+        )?);
     }
     let outcome = IngestOutcome {
         results,
@@ -97,6 +105,7 @@ fn ingest_one(
     item: IngestItem,
     routes: &mut RouteCache,
     now: Millis,
+    skew: Duration,
 ) -> StoreResult<IngestItemResult> {
     let IngestItem {
         event_type,
@@ -112,12 +121,22 @@ fn ingest_one(
         }
     };
     let incoming_updated = order.updated_at.as_ref().map(timestamp_millis);
-    let previous: Option<(i64, Option<i64>)> = tx
-        .prepare_cached("SELECT version, updated_at FROM orders WHERE id = ?1")?
-        .query_row([order_id], |row| Ok((row.get(0)?, row.get(1)?)))
+    let previous: Option<(i64, PlatformTimes)> = tx
+        .prepare_cached(
+            "SELECT version, platform_updated_at, platform_stored_at FROM orders WHERE id = ?1",
+        )?
+        .query_row([order_id], |row| {
+            Ok((
+                row.get(0)?,
+                PlatformTimes {
+                    updated_at: row.get(1)?,
+                    stored_at: row.get(2)?,
+                },
+            ))
+        })
         .optional()?;
-    if let Some((version, Some(stored_updated))) = previous {
-        if incoming_updated.is_some_and(|incoming| incoming < stored_updated) {
+    if let Some((version, stored)) = previous {
+        if freshness::is_stale(incoming_updated, stored, now, skew) {
             return Ok(IngestItemResult {
                 order_id,
                 event: event_type.as_str().to_owned(),
@@ -128,17 +147,22 @@ fn ingest_one(
         }
     }
     let version = previous.map_or(1, |(version, _)| version + 1);
+    let platform_updated =
+        freshness::kept_updated_at(incoming_updated, previous.map(|(_, stored)| stored));
     order.version = Some(version);
     let record = order.to_json_bytes();
     let placed_at = order.placed_at.as_ref().map(timestamp_millis);
+    // `first_ingested_at` is written once, with the row.
     tx.prepare_cached(
-        "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, updated_at, version, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
+                             platform_stored_at, first_ingested_at, version, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET
             brand_id = excluded.brand_id, branch_id = excluded.branch_id,
             status = excluded.status, placed_at = excluded.placed_at,
-            updated_at = excluded.updated_at, version = excluded.version,
-            record = excluded.record",
+            platform_updated_at = excluded.platform_updated_at,
+            platform_stored_at = excluded.platform_stored_at,
+            version = excluded.version, record = excluded.record",
     )?
     .execute(params![
         order_id,
@@ -146,7 +170,8 @@ fn ingest_one(
         branch_id,
         status,
         placed_at,
-        incoming_updated,
+        platform_updated,
+        now,
         version,
         record
     ])?;

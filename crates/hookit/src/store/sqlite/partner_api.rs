@@ -14,6 +14,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 const IN_SCOPE: &str = "EXISTS (SELECT 1 FROM mappings m WHERE m.partner_id = ?1
      AND m.brand_id = o.brand_id AND (m.branch_id IS NULL OR m.branch_id = o.branch_id))";
 
+/// The time the order list filters and sorts on: `placed_at`, or for an order without
+/// one, when hookit first stored it. The same expression as the `orders_listed`
+/// indexes, so they serve it.
+const LISTED_AT: &str = "coalesce(o.placed_at, o.first_ingested_at)";
+
 pub(super) fn get_order(
     conn: &Connection,
     partner_id: &str,
@@ -29,7 +34,7 @@ pub(super) fn get_order(
 }
 
 pub(super) fn list_orders(conn: &Connection, query: &PartnerOrderQuery) -> StoreResult<OrderPage> {
-    let mut clause = format!("{IN_SCOPE} AND o.placed_at >= ?2 AND o.placed_at < ?3");
+    let mut clause = format!("{IN_SCOPE} AND {LISTED_AT} >= ?2 AND {LISTED_AT} < ?3");
     let mut values: Vec<Box<dyn ToSql>> = vec![
         Box::new(query.partner_id.clone()),
         Box::new(query.placed_from),
@@ -52,7 +57,7 @@ pub(super) fn list_orders(conn: &Connection, query: &PartnerOrderQuery) -> Store
     let records = conn
         .prepare(&format!(
             "SELECT o.record FROM orders o WHERE {clause}
-             ORDER BY o.placed_at DESC, o.id DESC LIMIT {} OFFSET {offset}",
+             ORDER BY {LISTED_AT} DESC, o.id DESC LIMIT {} OFFSET {offset}",
             query.size
         ))?
         .query_map(params_from_iter(values.iter()), |row| row.get(0))?
@@ -81,18 +86,15 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
     };
     let version = change.expected_version + 1;
     let record = order.to_json_bytes();
-    let updated_at = order
-        .updated_at
-        .as_ref()
-        .map(|t| t.instant().timestamp_millis());
+    // The platform's times stay as they are: a partner's change never decides what
+    // counts as stale.
     let changed = tx
         .prepare_cached(
-            "UPDATE orders SET status = ?1, updated_at = ?2, version = ?3, record = ?4
-             WHERE id = ?5 AND version = ?6",
+            "UPDATE orders SET status = ?1, version = ?2, record = ?3
+             WHERE id = ?4 AND version = ?5",
         )?
         .execute(params![
             status.code(),
-            updated_at,
             version,
             record,
             order.id,

@@ -1,0 +1,112 @@
+//! Ingest refuses what klikit's contract does not allow: a status outside klikit's
+//! OrderStatus codes, and payment sent both flat and nested with different values.
+
+mod harness;
+
+use harness::receiver::Receiver;
+use harness::{Serve, fast_env, order};
+use serde_json::json;
+use std::time::Duration;
+
+const CREATED: &str = "klikit.order.created.v2";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_outside_klikits_codes_is_refused_naming_the_codes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    for code in [0, 42, -1, 10] {
+        let (status, body) = serve.ingest(CREATED, order(8000, 1, 2, code)).await;
+        assert_eq!(status, 400, "status {code}: {body}");
+        assert_eq!(body["error"]["details"]["field"], "order.status", "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains(&code.to_string())
+                && message.contains("1 PLACED")
+                && message.contains("9 PICKED_UP"),
+            "{message}"
+        );
+    }
+    let (status, body) = serve
+        .ingest_batch(vec![
+            json!({ "event": CREATED, "order": order(8001, 1, 2, 1) }),
+            json!({ "event": CREATED, "order": order(8002, 1, 2, 42) }),
+        ])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "items[1].order.status");
+    for code in 1..=9 {
+        let (status, body) = serve.ingest(CREATED, order(8100 + code, 1, 2, code)).await;
+        assert_eq!(status, 202, "status {code}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payment_sent_flat_and_nested_must_agree() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 1, None, CREATED, &receiver.url("/c"))
+        .await;
+
+    for (flat, nested, field) in [
+        (
+            "payment_status",
+            json!({ "status": 2, "method": 14, "channel": 8 }),
+            "status",
+        ),
+        (
+            "payment_method",
+            json!({ "status": 1, "method": 2, "channel": 8 }),
+            "method",
+        ),
+        (
+            "payment_channel",
+            json!({ "status": 1, "method": 14, "channel": 9 }),
+            "channel",
+        ),
+    ] {
+        let mut conflict = order(8200, 1, 2, 1);
+        conflict["payment_status"] = json!(1);
+        conflict["payment_method"] = json!(14);
+        conflict["payment_channel"] = json!(8);
+        conflict["payment"] = nested;
+        let (status, body) = serve.ingest(CREATED, conflict).await;
+        assert_eq!(status, 400, "{flat}: {body}");
+        assert_eq!(
+            body["error"]["details"]["field"],
+            format!("order.payment.{field}"),
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(flat), "{message}");
+    }
+    let mut wrong_type = order(8200, 1, 2, 1);
+    wrong_type["payment"] = json!({ "status": "paid" });
+    let (status, body) = serve.ingest(CREATED, wrong_type).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "order.payment.status");
+
+    // The same values both ways: accepted, and stored (and delivered) flat only.
+    let mut agreeing = order(8201, 1, 2, 1);
+    agreeing["payment_status"] = json!(1);
+    agreeing["payment_method"] = json!(14);
+    let (status, body) = serve.ingest(CREATED, agreeing).await;
+    assert_eq!(status, 202, "{body}");
+    let got = receiver.wait_for("/c", 1, Duration::from_secs(15)).await;
+    let record = got[0].json()["orders"][0].clone();
+    assert_eq!(
+        record["id"], 8201,
+        "the refused pushes were never delivered"
+    );
+    assert_eq!(
+        (
+            record["payment_status"].clone(),
+            record["payment_method"].clone(),
+            record["payment_channel"].clone()
+        ),
+        (json!(1), json!(14), json!(8))
+    );
+    assert!(record.get("payment").is_none(), "{record}");
+}
