@@ -54,3 +54,15 @@ async fn reopening_the_file_keeps_partners_and_pending_work() {
         .expect("form");
     assert_eq!(store_suite::claim(&store, store_suite::T0).await.len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_few_commits() {
+    let (_dir, store) = open_sqlite().await;
+    store_suite::group_commit::concurrent_requests_share_few_commits(store).await;
+}
+
+#[tokio::test]
+async fn a_failing_request_rolls_back_alone_in_its_commit() {
+    let (_dir, store) = open_sqlite().await;
+    store_suite::group_commit::a_failing_request_rolls_back_alone_in_its_commit(store).await;
+}

@@ -53,11 +53,13 @@ async fn metrics(
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let content_type = [("content-type", "text/plain; version=0.0.4")];
     match state.store.delivery_stats().await {
-        Ok(stats) => (
-            StatusCode::OK,
-            content_type,
-            state.metrics.render(&stats, crate::store::now_millis()),
-        ),
+        Ok(stats) => {
+            let mut text = state.metrics.render(&stats, crate::store::now_millis());
+            if let Some(commits) = state.store.commits() {
+                crate::metrics::render_store_commits(&mut text, commits);
+            }
+            (StatusCode::OK, content_type, text)
+        }
         Err(err) => {
             tracing::error!(error = %err, "metrics: cannot read delivery stats");
             (

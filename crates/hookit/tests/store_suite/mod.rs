@@ -192,3 +192,4 @@ pub const ACK: AttemptResult = AttemptResult::Acknowledged { status: 200 };
 
 mod checks;
 pub use checks::*;
+pub mod group_commit;
