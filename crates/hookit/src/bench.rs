@@ -139,6 +139,11 @@ pub struct BenchArgs {
     /// Concurrent ingest clients for batched, fanout and backlog.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub clients: usize,
+    /// single: start the server process under this command, e.g.
+    /// "valgrind --tool=callgrind" to profile it (the profile lands in the working
+    /// directory).
+    #[arg(long, value_name = "COMMAND")]
+    pub server_wrapper: Option<String>,
     /// Give up (and fail) when no delivery arrives for this many seconds.
     #[arg(long, value_name = "S", default_value_t = 60)]
     pub stall_s: u64,
@@ -154,6 +159,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             parent: args.data_dir.clone().unwrap_or_else(std::env::temp_dir),
             database_url: args.database_url.clone(),
             keep_data: args.keep_data,
+            server_wrapper: args
+                .server_wrapper
+                .as_deref()
+                .map(|w| w.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
         },
         stall: Duration::from_secs(args.stall_s.max(1)),
         clients: args.clients.max(1),

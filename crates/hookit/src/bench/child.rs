@@ -19,6 +19,7 @@ pub struct ChildServer {
     child: Child,
     /// `host:port` it listens on.
     pub address: String,
+    grace: Duration,
 }
 
 fn millis(duration: Duration) -> String {
@@ -77,10 +78,23 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
 
 impl ChildServer {
     /// Starts `hookit serve` and waits until it says where it listens.
-    pub async fn start(config: &ServeConfig) -> Result<ChildServer, BenchError> {
+    /// With a `wrapper` (a profiler), runs `wrapper… hookit serve` and allows it more
+    /// time to start and stop.
+    pub async fn start(
+        config: &ServeConfig,
+        wrapper: &[String],
+    ) -> Result<ChildServer, BenchError> {
         let exe = std::env::current_exe()
             .map_err(|err| format!("cannot find the hookit binary to start: {err}"))?;
-        let mut command = Command::new(exe);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let patience = if wrapper.is_empty() { 1 } else { 10 };
         command
             .arg("serve")
             .env_clear()
@@ -115,13 +129,14 @@ impl ChildServer {
         let mut server = ChildServer {
             child,
             address: String::new(),
+            grace: STOP_GRACE * patience,
         };
-        match tokio::time::timeout(Duration::from_secs(30), address).await {
+        match tokio::time::timeout(Duration::from_secs(30) * patience, address).await {
             Ok(Ok(address)) => server.address = address,
             _ => {
                 let status = server.child.try_wait().ok().flatten();
                 return Err(format!(
-                    "hookit serve did not say where it listens within 30 s (exit: {status:?})"
+                    "hookit serve did not say where it listens in time (exit: {status:?})"
                 )
                 .into());
             }
@@ -147,7 +162,7 @@ impl ChildServer {
     pub async fn stop(mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + STOP_GRACE;
+        let deadline = Instant::now() + self.grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

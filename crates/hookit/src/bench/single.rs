@@ -63,6 +63,7 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
         Arc::new((0..bed.space.orders).map(|_| AtomicU64::new(0)).collect());
     let last_answer_us = Arc::new(AtomicU64::new(0));
     let cpu_before = bed.system.server_cpu_seconds();
+    let commits_before = bed.system.store_commits().await;
     let start = bed.now_us();
     let pushed = push_singles(&bed, plan.connections.max(1), &sent_us, &last_answer_us).await;
     let last_answer = last_answer_us.load(Relaxed).max(start + 1);
@@ -72,6 +73,7 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
         Err(err) => Err(err.to_string().into()),
     };
     let cpu = cpu_before.zip(bed.system.server_cpu_seconds());
+    let commits = commits_before.zip(bed.system.store_commits().await);
     let last_ack = bed.tracker.last_ack_us.load(Relaxed).max(start + 1);
 
     let ingest_s = (last_answer - start) as f64 / 1e6;
@@ -116,6 +118,11 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
     result.field("lag_s", round(lag_s, 3));
     result.field("ingest_to_ack_p50_ms", round(ack.p50, 2));
     result.field("ingest_to_ack_p99_ms", round(ack.p99, 2));
+    if let Some((before, after)) = commits {
+        let made = after.saturating_sub(before);
+        result.field("store_commits", made);
+        result.field("commits_per_change", round(made as f64 / changes, 3));
+    }
     if let Some((before, after)) = cpu {
         let used = (after - before).max(0.0);
         result.field("server_cpu_s", round(used, 2));

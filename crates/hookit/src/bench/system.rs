@@ -56,6 +56,8 @@ pub struct Placement {
     /// `--database-url`, or `None` for SQLite in each fresh data directory.
     pub database_url: Option<String>,
     pub keep_data: bool,
+    /// A command (and its arguments) to start a server process under, e.g. a profiler.
+    pub server_wrapper: Vec<String>,
 }
 
 impl Placement {
@@ -112,7 +114,7 @@ impl System {
         };
         tune(&mut config);
         let (server, address) = if own_process {
-            let child = ChildServer::start(&config).await?;
+            let child = ChildServer::start(&config, &placement.server_wrapper).await?;
             let address = child.address.clone();
             (Running::Child(child), address)
         } else {
@@ -147,6 +149,22 @@ impl System {
             Running::InProcess(_) => None,
             Running::Child(child) => child.cpu_seconds(),
         }
+    }
+
+    /// The server's `hookit_store_commits_total`, if it exposes one.
+    pub async fn store_commits(&self) -> Option<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("hookit_store_commits_total "))
+            .and_then(|value| value.trim().parse().ok())
     }
 
     /// Pushes one `{"event", "order"}` body to `POST /v1/ingest/orders` on `http` (one
