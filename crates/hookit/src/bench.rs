@@ -1,7 +1,8 @@
 //! `hookit bench`: end-to-end throughput, latency and memory against SPEC.md §8.
 //!
-//! Each scenario starts hookit **in-process** (`Server::start`) on a fresh data
-//! directory, with an in-process receiver that verifies every signature, de-dupes on
+//! Each scenario starts hookit on a fresh data directory — in-process
+//! (`Server::start`), or for `single` as a `hookit serve` process of its own so its CPU
+//! time is measured apart from the load — with an in-process receiver that verifies every signature, de-dupes on
 //! the event id and checks per-order version order. Partners and mappings are made
 //! through the operator API and orders pushed through the batch ingest API by several
 //! concurrent clients — exactly as klikit would. The bench fails (non-zero exit) if
@@ -11,16 +12,19 @@
 //! - [`system`]: the in-process server and its operator/ingest clients.
 //! - [`receiver`]: the verifying receiver.
 //! - [`orders`]: order records and the push pipeline.
-//! - [`throughput`], [`latency`], [`backlog`]: the scenarios.
+//! - [`child`]: the server in a process of its own.
+//! - [`throughput`], [`latency`], [`backlog`], [`single`]: the scenarios.
 //! - [`report`], [`memory`]: output and `/proc/self/status`.
 
 pub mod backlog;
 pub mod bed;
+pub mod child;
 pub mod latency;
 pub mod memory;
 pub mod orders;
 pub mod receiver;
 pub mod report;
+pub mod single;
 pub mod system;
 pub mod throughput;
 
@@ -43,14 +47,18 @@ pub enum Scenario {
     Latency,
     /// A backlog built while the receiver is down, then drained: memory and drain time.
     Backlog,
+    /// One change per request over many keep-alive connections, the platform's real
+    /// path: changes/s acknowledged, deliveries/s, lag, and the server's CPU per change.
+    Single,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [
+    const ALL: [Scenario; 5] = [
         Scenario::Batched,
         Scenario::Fanout,
         Scenario::Latency,
         Scenario::Backlog,
+        Scenario::Single,
     ];
 }
 
@@ -119,9 +127,23 @@ pub struct BenchArgs {
     /// backlog: branches the backlog spreads over.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub backlog_branches: usize,
+    /// single: order changes to send, one per request.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub changes: usize,
+    /// single: concurrent keep-alive connections sending them.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub connections: usize,
+    /// single: keep the server's batching instead of one order per delivery.
+    #[arg(long)]
+    pub batched: bool,
     /// Concurrent ingest clients for batched, fanout and backlog.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub clients: usize,
+    /// single: start the server process under this command, e.g.
+    /// "valgrind --tool=callgrind" to profile it (the profile lands in the working
+    /// directory).
+    #[arg(long, value_name = "COMMAND")]
+    pub server_wrapper: Option<String>,
     /// Give up (and fail) when no delivery arrives for this many seconds.
     #[arg(long, value_name = "S", default_value_t = 60)]
     pub stall_s: u64,
@@ -137,6 +159,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             parent: args.data_dir.clone().unwrap_or_else(std::env::temp_dir),
             database_url: args.database_url.clone(),
             keep_data: args.keep_data,
+            server_wrapper: args
+                .server_wrapper
+                .as_deref()
+                .map(|w| w.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
         },
         stall: Duration::from_secs(args.stall_s.max(1)),
         clients: args.clients.max(1),
@@ -224,6 +251,17 @@ async fn run_one(
                     push_size: args.push_size,
                     branches: args.branches.max(1),
                     tick: Duration::from_millis(args.tick_ms.clamp(1, 60_000)),
+                },
+            )
+            .await
+        }
+        Scenario::Single => {
+            single::run(
+                ctx,
+                single::SinglePlan {
+                    changes: args.changes.max(1),
+                    connections: args.connections.max(1),
+                    batched: args.batched,
                 },
             )
             .await

@@ -268,6 +268,16 @@ impl Metrics {
     }
 }
 
+/// `hookit_store_commits_total`, read from the store at scrape time.
+pub fn render_store_commits(out: &mut String, commits: u64) {
+    let name = "hookit_store_commits_total";
+    let help = "Store commits; each holds one or more concurrent writes (group commit).";
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {commits}"
+    );
+}
+
 fn render_gauge(
     out: &mut String,
     name: &str,

@@ -29,6 +29,8 @@ fn every_scenario_runs_at_toy_size_and_reports_its_fields() {
             "--rate=200",
             "--backlog=1000",
             "--backlog-branches=5",
+            "--changes=300",
+            "--connections=8",
             "--stall-s=20",
         ],
         dir.path(),
@@ -77,6 +79,7 @@ fn every_scenario_runs_at_toy_size_and_reports_its_fields() {
                 "pending_events",
             ][..],
         ),
+        ("single", SINGLE_FIELDS),
     ];
     for (name, fields) in expect {
         let scenario = &scenarios[name];
@@ -94,6 +97,8 @@ fn every_scenario_runs_at_toy_size_and_reports_its_fields() {
         );
     }
     assert_eq!(scenarios["fanout"]["orders_per_delivery"], 1.0);
+    // single: one order per delivery, every one of them made by the server.
+    assert_eq!(scenarios["single"]["deliveries"], 300);
     assert_eq!(scenarios["backlog"]["pending_events"], 1000);
     assert!(
         scenarios["backlog"]["attempts_refused_while_down"]
@@ -104,6 +109,52 @@ fn every_scenario_runs_at_toy_size_and_reports_its_fields() {
     );
     // The backlog shows its progress on stderr.
     assert!(stderr.contains("backlog: "), "{stderr}");
+}
+
+/// The figures `single` reports (BENCHMARKS.md documents them).
+const SINGLE_FIELDS: &[&str] = &[
+    "changes_per_s",
+    "request_p50_ms",
+    "request_p99_ms",
+    "deliveries_per_s",
+    "orders_per_s",
+    "deliveries_during_ingest_per_s",
+    "lag_s",
+    "ingest_to_ack_p50_ms",
+    "ingest_to_ack_p99_ms",
+    "server_cpu_s",
+    "cpu_us_per_change",
+    "cpu_us_per_delivery",
+];
+
+#[test]
+fn single_in_its_batched_mode_runs_at_toy_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = bench(
+        &[
+            "--json",
+            "--scenario=single",
+            "--batched",
+            "--changes=200",
+            "--connections=4",
+            "--stall-s=20",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let scenario = &report["scenarios"]["single_batched"];
+    assert_eq!(scenario["ok"], true, "{scenario}");
+    for field in SINGLE_FIELDS {
+        assert!(scenario[*field].is_number(), "{field} missing: {scenario}");
+    }
+    assert_eq!(scenario["order_records_delivered"], 200, "{scenario}");
+    assert_eq!(scenario["connections"], 4, "{scenario}");
 }
 
 #[test]

@@ -136,3 +136,15 @@ async fn migrating_fills_in_mapping_hosts_and_keeps_attempt_numbers_unique() {
         hookit::store::DeliveryState::Delivered
     );
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_few_commits() {
+    let (_dir, store) = open_sqlite().await;
+    store_suite::group_commit::concurrent_requests_share_few_commits(store).await;
+}
+
+#[tokio::test]
+async fn a_failing_request_rolls_back_alone_in_its_commit() {
+    let (_dir, store) = open_sqlite().await;
+    store_suite::group_commit::a_failing_request_rolls_back_alone_in_its_commit(store).await;
+}

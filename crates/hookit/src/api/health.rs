@@ -76,11 +76,13 @@ async fn metrics(
     let content_type = [("content-type", "text/plain; version=0.0.4")];
     dispatcher_loops(&state);
     match state.store.delivery_stats().await {
-        Ok(stats) => (
-            StatusCode::OK,
-            content_type,
-            state.metrics.render(&stats, crate::store::now_millis()),
-        ),
+        Ok(stats) => {
+            let mut text = state.metrics.render(&stats, crate::store::now_millis());
+            if let Some(commits) = state.store.commits() {
+                crate::metrics::render_store_commits(&mut text, commits);
+            }
+            (StatusCode::OK, content_type, text)
+        }
         Err(err) => {
             tracing::error!(error = %err, "metrics: cannot read delivery stats");
             (

@@ -47,6 +47,7 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
             changes_per_order,
             branches_per_partner: plan.branches,
             timing: false,
+            own_process: false,
         },
         |config| config.retry_schedule = vec![RETRY_DELAY; RETRY_STEPS],
     )

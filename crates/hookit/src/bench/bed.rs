@@ -84,6 +84,8 @@ pub struct BedPlan {
     pub branches_per_partner: usize,
     /// Keep per-order first-seen and acknowledgement times (latency).
     pub timing: bool,
+    /// Run the server in a process of its own, so its CPU time can be read.
+    pub own_process: bool,
 }
 
 impl Bed {
@@ -113,7 +115,7 @@ impl Bed {
         let receiver = Receiver::start(Arc::clone(&tracker))
             .await
             .map_err(|err| format!("cannot start the bench receiver: {err}"))?;
-        let system = System::start(&ctx.placement, plan.scenario, |config| {
+        let system = System::start(&ctx.placement, plan.scenario, plan.own_process, |config| {
             ctx.server.apply(config);
             tune(config);
         })

@@ -40,6 +40,7 @@ pub async fn run(ctx: &Context, plan: LatencyPlan) -> Result<ScenarioResult, Ben
             changes_per_order: 1,
             branches_per_partner: plan.branches,
             timing: true,
+            own_process: false,
         },
         |config| config.tick = tick,
     )

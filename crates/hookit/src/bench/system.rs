@@ -1,8 +1,10 @@
-//! The system under test: `hookit serve` started in-process on `127.0.0.1:0` with a
-//! fresh data directory, and the two HTTP clients klikit would use against it — the
-//! operator API (partners, mappings) and the ingest API (batch pushes).
+//! The system under test: `hookit serve` started on `127.0.0.1:0` with a fresh data
+//! directory — in-process, or in a process of its own ([`super::child`]) when its CPU
+//! time is measured — and the two HTTP clients klikit would use against it: the
+//! operator API (partners, mappings) and the ingest API (single and batch pushes).
 
 use super::BenchError;
+use super::child::ChildServer;
 use crate::config::{DatabaseLocation, ServeConfig};
 use crate::credentials::Secret;
 use crate::serve::Server;
@@ -54,6 +56,8 @@ pub struct Placement {
     /// `--database-url`, or `None` for SQLite in each fresh data directory.
     pub database_url: Option<String>,
     pub keep_data: bool,
+    /// A command (and its arguments) to start a server process under, e.g. a profiler.
+    pub server_wrapper: Vec<String>,
 }
 
 impl Placement {
@@ -74,9 +78,15 @@ impl Placement {
     }
 }
 
+/// Where the server runs.
+enum Running {
+    InProcess(Server),
+    Child(ChildServer),
+}
+
 /// A running server and the clients that talk to it.
 pub struct System {
-    server: Server,
+    server: Running,
     base: String,
     http: reqwest::Client,
     _data: DataDir,
@@ -85,9 +95,11 @@ pub struct System {
 impl System {
     /// Starts a server on a fresh data directory; `tune` adjusts the configuration
     /// (tick, batch size, retry schedule) from the production defaults.
+    /// With `own_process`, the server is a child process (see [`super::child`]).
     pub async fn start(
         placement: &Placement,
         scenario: &str,
+        own_process: bool,
         tune: impl FnOnce(&mut ServeConfig),
     ) -> Result<System, BenchError> {
         let data = DataDir::create(&placement.parent, scenario, placement.keep_data)?;
@@ -101,11 +113,19 @@ impl System {
             ..ServeConfig::default()
         };
         tune(&mut config);
-        let server = Server::start(config)
-            .await
-            .map_err(|err| format!("cannot start hookit in-process: {err}"))?;
+        let (server, address) = if own_process {
+            let child = ChildServer::start(&config, &placement.server_wrapper).await?;
+            let address = child.address.clone();
+            (Running::Child(child), address)
+        } else {
+            let server = Server::start(config)
+                .await
+                .map_err(|err| format!("cannot start hookit in-process: {err}"))?;
+            let address = server.address.to_string();
+            (Running::InProcess(server), address)
+        };
         Ok(System {
-            base: format!("http://{}", server.address),
+            base: format!("http://{address}"),
             server,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -117,7 +137,87 @@ impl System {
 
     /// Stops the server (drains in-flight attempts); the data directory goes with it.
     pub async fn stop(self) {
-        self.server.stop().await;
+        match self.server {
+            Running::InProcess(server) => server.stop().await,
+            Running::Child(child) => child.stop().await,
+        }
+    }
+
+    /// CPU seconds the server's own process has used, when it runs in one.
+    pub fn server_cpu_seconds(&self) -> Option<f64> {
+        match &self.server {
+            Running::InProcess(_) => None,
+            Running::Child(child) => child.cpu_seconds(),
+        }
+    }
+
+    /// The server's `hookit_store_commits_total`, if it exposes one.
+    pub async fn store_commits(&self) -> Option<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("hookit_store_commits_total "))
+            .and_then(|value| value.trim().parse().ok())
+    }
+
+    /// Pushes one `{"event", "order"}` body to `POST /v1/ingest/orders` on `http` (one
+    /// keep-alive connection of the caller's) under an Idempotency-Key, retrying as
+    /// [`Self::ingest_batch`] does. Returns the answer's `data` and the retries taken.
+    pub async fn ingest_one(
+        &self,
+        http: &reqwest::Client,
+        body: &str,
+        idempotency_key: &str,
+    ) -> Result<(serde_json::Value, u32), BenchError> {
+        let mut last_problem = String::new();
+        for attempt in 0..INGEST_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let sent = http
+                .post(format!("{}/v1/ingest/orders", self.base))
+                .bearer_auth(INGEST_TOKEN)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("idempotency-key", idempotency_key)
+                .body(body.to_owned())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(err) => {
+                    last_problem = err.to_string();
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let bytes = match response.bytes().await {
+                Ok(bytes) => bytes,
+                Err(err) => {
+                    last_problem = err.to_string();
+                    continue;
+                }
+            };
+            let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&bytes).into())
+            });
+            match status {
+                200..=299 => return Ok((answer["data"].clone(), attempt)),
+                500.. => last_problem = format!("{status}: {answer}"),
+                _ => {
+                    return Err(
+                        format!("ingest refused a bench push with {status}: {answer}").into(),
+                    );
+                }
+            }
+        }
+        Err(format!("ingest failed {INGEST_TRIES} times; last: {last_problem}").into())
     }
 
     async fn send(

@@ -40,6 +40,7 @@ pub async fn run(ctx: &Context, plan: ThroughputPlan) -> Result<ScenarioResult, 
             changes_per_order,
             branches_per_partner: plan.branches_per_partner,
             timing: false,
+            own_process: false,
         },
         |config| {
             if let Some(max) = plan.max_batch_orders {

@@ -1,8 +1,10 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! All writes go through one connection (SQLite has one writer at a time anyway), each
-//! operation in its own `BEGIN IMMEDIATE` transaction; reads use a small pool of
-//! read-only connections, which WAL lets run beside the writer. Calls run on tokio's
+//! All writes go through one connection (SQLite has one writer at a time anyway), owned
+//! by a thread that commits concurrent writes together ([`group_commit`]): each write
+//! runs in its own savepoint, a group shares one `BEGIN IMMEDIATE` transaction and one
+//! fsync, and every write is answered only once its commit is done. Reads use a small
+//! pool of read-only connections, which WAL lets run beside the writer, on tokio's
 //! blocking pool so the async runtime never waits on disk.
 //!
 //! Durability is chosen per transaction. What the API acknowledges (ingest, partner
@@ -13,10 +15,12 @@
 //! means a delivery is attempted again under the same event id — which at-least-once
 //! delivery allows. Forming deliveries stays `FULL`: a lost batch would be formed again
 //! under new event ids after its first form may already have been sent. Since the WAL
-//! is written in order, a durable commit also makes every earlier commit durable.
+//! is written in order, a durable commit also makes every earlier commit durable. A
+//! group commits with the strongest durability of its writes.
 
 mod deliveries;
 mod dispatch;
+mod group_commit;
 mod ingest;
 mod migrate;
 mod operators;
@@ -24,7 +28,8 @@ mod partner_api;
 mod partners;
 
 use super::*;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use group_commit::{GroupWriter, Lane};
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -41,23 +46,27 @@ struct Inner {
     /// Declared before the writer so they close first: the last connection to close
     /// checkpoints the WAL and removes it, and only the writer can do that.
     readers: Vec<Mutex<Connection>>,
-    /// FIFO-fair, so the dispatcher's short transactions are not starved by a stream of
-    /// large ingest transactions (std's mutex lets a busy thread take it again at once).
-    writer: tokio::sync::Mutex<Writer>,
+    /// The writing connection's thread; dropping it closes the connection.
+    writer: GroupWriter,
 }
 
-/// How hard a commit must hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How hard a commit must hold; the stronger is the greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Durability {
-    /// Survives a machine crash: for what the API acknowledges.
-    Acknowledged,
     /// Survives a process crash: for the dispatcher's own bookkeeping.
     Bookkeeping,
+    /// Survives a machine crash: for what the API acknowledges.
+    Acknowledged,
 }
 
-struct Writer {
-    conn: Connection,
-    durability: Durability,
+impl Durability {
+    /// The `PRAGMA synchronous` level that gives it.
+    fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Acknowledged => "FULL",
+            Durability::Bookkeeping => "NORMAL",
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -100,58 +109,53 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                writer: tokio::sync::Mutex::new(Writer {
-                    conn: writer,
-                    durability: Durability::Acknowledged,
-                }),
+                writer: GroupWriter::start(writer)?,
                 readers,
             }),
         })
     }
 
-    /// Runs `work` in one immediate (write-locking) transaction on the blocking pool,
-    /// durable against a machine crash.
+    /// Commits made by the writer so far (each holds one or more writes).
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits()
+    }
+
+    /// Runs `work` as one write of the next group commit, durable against a machine
+    /// crash: what the APIs acknowledge.
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.write_with(Durability::Acknowledged, work).await
+        self.inner
+            .writer
+            .write(Lane::Requests, Durability::Acknowledged, 1, work)
+            .await
     }
 
-    /// Like [`Self::write`], for the dispatcher's bookkeeping (see the module docs).
-    async fn write_bookkeeping<T, F>(&self, work: F) -> StoreResult<T>
+    /// Like [`Self::write`] for a write of `weight` order changes.
+    async fn write_weighted<T, F>(&self, weight: usize, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.write_with(Durability::Bookkeeping, work).await
+        self.inner
+            .writer
+            .write(Lane::Requests, Durability::Acknowledged, weight, work)
+            .await
     }
 
-    async fn write_with<T, F>(&self, durability: Durability, work: F) -> StoreResult<T>
+    /// A write of the dispatcher, in its own lane, with the given durability (see the
+    /// module docs).
+    async fn write_dispatcher<T, F>(&self, durability: Durability, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        run_blocking(move || {
-            let mut writer = inner.writer.blocking_lock();
-            if writer.durability != durability {
-                let level = match durability {
-                    Durability::Acknowledged => "FULL",
-                    Durability::Bookkeeping => "NORMAL",
-                };
-                writer.conn.pragma_update(None, "synchronous", level)?;
-                writer.durability = durability;
-            }
-            let tx = writer
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = work(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        self.inner
+            .writer
+            .write(Lane::Dispatcher, durability, 1, work)
+            .await
     }
 
     /// Runs `work` on a read-only connection on the blocking pool.
@@ -323,7 +327,9 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome> {
-        self.write(move |tx| ingest::ingest(tx, request)).await
+        let weight = request.items.len();
+        self.write_weighted(weight, move |tx| ingest::ingest(tx, request))
+            .await
     }
 
     async fn get_order(&self, order_id: i64) -> StoreResult<Option<StoredOrder>> {
@@ -337,7 +343,9 @@ impl Store for SqliteStore {
         // writer is never held for long.
         loop {
             let (deliveries, items) = self
-                .write(move |tx| dispatch::form_deliveries(tx, limits, now))
+                .write_dispatcher(Durability::Acknowledged, move |tx| {
+                    dispatch::form_deliveries(tx, limits, now)
+                })
                 .await?;
             formed += deliveries;
             if items < dispatch::FORM_SLICE {
@@ -347,7 +355,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.write_bookkeeping(move |tx| {
+        self.write_dispatcher(Durability::Bookkeeping, move |tx| {
             let mut claim = claim;
             dispatch::claim_due(tx, &mut claim)
         })
@@ -356,13 +364,17 @@ impl Store for SqliteStore {
 
     async fn release_leases(&self, leases: &[HeldLease]) -> StoreResult<()> {
         let leases = leases.to_vec();
-        self.write_bookkeeping(move |tx| dispatch::release_leases(tx, &leases))
-            .await
+        self.write_dispatcher(Durability::Bookkeeping, move |tx| {
+            dispatch::release_leases(tx, &leases)
+        })
+        .await
     }
 
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<usize> {
-        self.write_bookkeeping(move |tx| dispatch::record_outcomes(tx, &outcomes))
-            .await
+        self.write_dispatcher(Durability::Bookkeeping, move |tx| {
+            dispatch::record_outcomes(tx, &outcomes)
+        })
+        .await
     }
 
     async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage> {
@@ -458,5 +470,9 @@ impl Store for SqliteStore {
     async fn list_audit(&self, page: u32, size: u32) -> StoreResult<AuditPage> {
         self.read(move |conn| operators::list_audit(conn, page, size))
             .await
+    }
+
+    fn commits(&self) -> Option<u64> {
+        Some(SqliteStore::commits(self))
     }
 }

@@ -221,3 +221,4 @@ pub use checks::*;
 pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
+pub mod group_commit;
