@@ -6,8 +6,11 @@
 //! variable and file key, show the rejected value and say what is expected. The
 //! environment variable names are a public contract.
 
+mod auth;
 mod layers;
 mod values;
+
+pub use auth::{AuthArgs, AuthSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -107,10 +110,8 @@ pub struct ServeArgs {
     /// Most delivery attempts in flight to one URL [default: 8].
     #[arg(long, env = "HOOKIT_PER_URL_CONCURRENCY", value_name = "N")]
     pub per_url_concurrency: Option<String>,
-    /// The window over which failed partner authentications from one address are
-    /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
-    #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
-    pub auth_failure_window: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -136,7 +137,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub per_url_concurrency: usize,
-    pub auth_failure_window: Duration,
+    /// Throttling of failed authentications.
+    pub auth: AuthSettings,
 }
 
 /// Why the configuration was rejected.
@@ -205,11 +207,9 @@ const MAX_BODY_BYTES: Setting = Setting::new("HOOKIT_MAX_BODY_BYTES", "max_body_
 const WORKERS: Setting = Setting::new("HOOKIT_WORKERS", "workers");
 const PER_URL_CONCURRENCY: Setting =
     Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
-const AUTH_FAILURE_WINDOW: Setting =
-    Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
 
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 14] = [
+const FILE_SETTINGS: [&Setting; 17] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -223,7 +223,10 @@ const FILE_SETTINGS: [&Setting; 14] = [
     &MAX_BODY_BYTES,
     &WORKERS,
     &PER_URL_CONCURRENCY,
-    &AUTH_FAILURE_WINDOW,
+    &auth::AUTH_FAILURE_WINDOW,
+    &auth::AUTH_FAILURES_PER_KEY,
+    &auth::AUTH_FAILURES_PER_ADDRESS,
+    &auth::TRUSTED_PROXIES,
 ];
 
 impl ServeConfig {
@@ -316,19 +319,7 @@ impl ServeConfig {
                 65_536,
                 defaults.per_url_concurrency,
             )?,
-            auth_failure_window: layers
-                .get(
-                    &AUTH_FAILURE_WINDOW,
-                    args.auth_failure_window.clone(),
-                    |s| {
-                        values::duration_in(
-                            s,
-                            Duration::from_millis(1),
-                            Duration::from_secs(86_400),
-                        )
-                    },
-                )?
-                .unwrap_or(defaults.auth_failure_window),
+            auth: AuthSettings::load(&layers, &args.auth)?,
             data_dir,
             database,
             attempt_timeout,
@@ -380,7 +371,7 @@ impl Default for ServeConfig {
             max_body_bytes: MIB,
             workers: 128,
             per_url_concurrency: 8,
-            auth_failure_window: Duration::from_secs(60),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! way: stop accepting requests, stop claiming deliveries, let in-flight attempts
 //! finish, record them, exit.
 
-use crate::api::partner::AuthThrottle;
+use crate::api::throttle::AuthThrottle;
 use crate::api::{self, AppState};
 use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
 use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
@@ -102,7 +102,8 @@ impl Server {
             allow_private_targets: config.allow_private_targets,
             dispatcher: dispatcher.health(),
             metrics,
-            auth_throttle: Arc::new(AuthThrottle::new(config.auth_failure_window)),
+            auth_throttle: Arc::new(AuthThrottle::new(config.auth.limits)),
+            trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
