@@ -108,6 +108,14 @@ pub enum ListenError {
         /// What failed.
         source: DedupeError,
     },
+    /// The de-dupe database could not be made owner-only.
+    #[error("cannot make the de-dupe database {path} owner-only (chmod 600 it): {source}")]
+    DedupeDbPermissions {
+        /// Its path.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The server stopped with an I/O error.
     #[error("the receiver stopped: {0}")]
     Serve(std::io::Error),
@@ -183,7 +191,23 @@ async fn open_dedupe(path: Option<PathBuf>) -> Result<(Arc<dyn Dedupe>, String),
             dedupe.prune_older_than(DEDUPE_RETENTION)?;
             Ok(dedupe)
         };
-        open().map_err(|source| ListenError::DedupeDb { path, source })
+        let dedupe = open().map_err(|source| ListenError::DedupeDb {
+            path: path.clone(),
+            source,
+        })?;
+        let tightened = crate::private_files::tighten_database(&path).map_err(|source| {
+            ListenError::DedupeDbPermissions {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        for file in tightened {
+            eprintln!(
+                "hookit listen: made {} owner-only (0600); it was readable by others",
+                file.display()
+            );
+        }
+        Ok::<_, ListenError>(dedupe)
     })
     .await??;
     Ok((Arc::new(opened), note))

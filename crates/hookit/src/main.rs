@@ -42,6 +42,13 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Listen(_) | Command::Demo(_) | Command::Bench(_)
+    ) {
+        // Databases, their -wal/-shm files and data directories are owner-only.
+        hookit::private_files::restrict_new_files();
+    }
     let result = match cli.command {
         Command::Serve(args) => {
             init_logging();

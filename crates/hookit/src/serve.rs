@@ -12,6 +12,7 @@ use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
 use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::metrics::Metrics;
+use crate::private_files;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{BatchLimits, Store};
 use std::sync::Arc;
@@ -41,6 +42,12 @@ pub struct Server {
 impl Server {
     /// Loads secrets, opens the store, starts the dispatcher and begins listening.
     pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        private_files::tighten(&config.data_dir, 0o700).map_err(|err| {
+            format!(
+                "cannot make the data directory {} owner-only (HOOKIT_DATA_DIR): {err}",
+                config.data_dir.display()
+            )
+        })?;
         let operator_token = bootstrap(
             &config,
             config.operator_token.clone(),
@@ -60,7 +67,14 @@ impl Server {
         let store: Arc<dyn Store> = match &config.database {
             DatabaseLocation::Sqlite(path) => {
                 tracing::info!(path = %path.display(), "opening the embedded SQLite store");
-                Arc::new(SqliteStore::open(path)?)
+                let store = SqliteStore::open(path)?;
+                private_files::tighten_database(path).map_err(|err| {
+                    format!(
+                        "cannot make the database {} owner-only: {err}",
+                        path.display()
+                    )
+                })?;
+                Arc::new(store)
             }
             DatabaseLocation::Postgres(_) => {
                 return Err(
