@@ -13,7 +13,7 @@
 
 mod attempt;
 pub mod retry;
-pub mod target_policy;
+use crate::target_policy;
 mod url_slots;
 
 use crate::credentials::MasterKey;

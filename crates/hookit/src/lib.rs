@@ -27,3 +27,4 @@ pub mod order_flow;
 pub mod private_files;
 pub mod serve;
 pub mod store;
+pub mod target_policy;
