@@ -2,6 +2,7 @@
 //! document of them all. Handlers validate, write to the store and return; they never
 //! send a webhook themselves — that is the dispatcher's job.
 
+pub mod client_address;
 pub mod error;
 pub mod extract;
 mod health;
@@ -9,6 +10,7 @@ mod ingest;
 pub mod openapi;
 pub mod operator;
 pub mod partner;
+pub mod throttle;
 
 use crate::credentials::{MasterKey, Secret};
 use crate::dispatcher::DispatcherHealth;
@@ -25,6 +27,7 @@ use operator::Operator;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use throttle::PresentedKey;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -38,7 +41,8 @@ pub struct AppState {
     pub allow_private_targets: bool,
     pub dispatcher: DispatcherHealth,
     pub metrics: Arc<Metrics>,
-    pub auth_throttle: Arc<partner::AuthThrottle>,
+    pub auth_throttle: Arc<throttle::AuthThrottle>,
+    pub trusted_proxies: Arc<client_address::TrustedProxies>,
     /// How far klikit's clock and hookit's may disagree in the stale check
     /// (`HOOKIT_FRESHNESS_SKEW`).
     pub freshness_skew: std::time::Duration,
@@ -146,7 +150,12 @@ async fn require_operator(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let client = state.trusted_proxies.client_of(&request);
     let presented = bearer(&request, "operator").map(str::to_owned);
+    let key = PresentedKey::token(presented.as_deref().unwrap_or_default());
+    if let Err(throttled) = state.auth_throttle.check(client, key) {
+        return throttled_response(throttled);
+    }
     let identified = match presented {
         Ok(token) => identify_operator(&state, &token).await,
         Err(err) => Err(err),
@@ -157,10 +166,27 @@ async fn require_operator(
             next.run(request).await
         }
         Err(err) => {
+            if err.status == StatusCode::UNAUTHORIZED {
+                state.auth_throttle.record_failure(client, key);
+            }
             state.metrics.auth_failure("operator");
             err.into_response()
         }
     }
+}
+
+/// A 429 with `Retry-After` for a throttled client.
+fn throttled_response(throttled: throttle::Throttled) -> Response {
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        throttled.message(),
+    );
+    (
+        [(header::RETRY_AFTER, throttled.wait_seconds().to_string())],
+        error,
+    )
+        .into_response()
 }
 
 /// The bootstrap token is `root`; any other must be a named token in the store
@@ -179,9 +205,15 @@ async fn identify_operator(state: &AppState, presented: &str) -> Result<Operator
 }
 
 async fn require_ingest(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let client = state.trusted_proxies.client_of(&request);
+    let key = PresentedKey::token(bearer(&request, "ingest").unwrap_or_default());
+    if let Err(throttled) = state.auth_throttle.check(client, key) {
+        return throttled_response(throttled);
+    }
     match check_bearer(&request, &state.ingest_token, "ingest") {
         Ok(()) => next.run(request).await,
         Err(err) => {
+            state.auth_throttle.record_failure(client, key);
             state.metrics.auth_failure("ingest");
             err.into_response()
         }

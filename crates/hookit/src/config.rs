@@ -6,8 +6,11 @@
 //! variable and file key, show the rejected value and say what is expected. The
 //! environment variable names are a public contract.
 
+mod auth;
 mod layers;
 mod values;
+
+pub use auth::{AuthArgs, AuthSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -112,15 +115,13 @@ pub struct ServeArgs {
     /// more than 0, at most 1 [default: 0.5].
     #[arg(long, env = "HOOKIT_SLOW_HOST_SHARE", value_name = "FRACTION")]
     pub slow_host_share: Option<String>,
-    /// The window over which failed partner authentications from one address are
-    /// counted; more than 20 in it are answered 429 until it passes [default: 60s].
-    #[arg(long, env = "HOOKIT_AUTH_FAILURE_WINDOW", value_name = "DURATION")]
-    pub auth_failure_window: Option<String>,
     /// How far klikit's clock and this server's may disagree when a pushed record
     /// without `updated_at` meets one with it in the stale check; an `updated_at` more
     /// than this plus a day ahead is refused, 0 to 1h [default: 5s].
     #[arg(long, env = "HOOKIT_FRESHNESS_SKEW", value_name = "DURATION")]
     pub freshness_skew: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -147,8 +148,9 @@ pub struct ServeConfig {
     pub workers: usize,
     pub per_url_concurrency: usize,
     pub slow_host_share: f64,
-    pub auth_failure_window: Duration,
     pub freshness_skew: Duration,
+    /// Throttling of failed authentications.
+    pub auth: AuthSettings,
 }
 
 /// Why the configuration was rejected.
@@ -218,12 +220,9 @@ const WORKERS: Setting = Setting::new("HOOKIT_WORKERS", "workers");
 const PER_URL_CONCURRENCY: Setting =
     Setting::new("HOOKIT_PER_URL_CONCURRENCY", "per_url_concurrency");
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
-const AUTH_FAILURE_WINDOW: Setting =
-    Setting::new("HOOKIT_AUTH_FAILURE_WINDOW", "auth_failure_window");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
-
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 15] = [
+const FILE_SETTINGS: [&Setting; 19] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -238,8 +237,11 @@ const FILE_SETTINGS: [&Setting; 15] = [
     &WORKERS,
     &PER_URL_CONCURRENCY,
     &SLOW_HOST_SHARE,
-    &AUTH_FAILURE_WINDOW,
     &FRESHNESS_SKEW,
+    &auth::AUTH_FAILURE_WINDOW,
+    &auth::AUTH_FAILURES_PER_KEY,
+    &auth::AUTH_FAILURES_PER_ADDRESS,
+    &auth::TRUSTED_PROXIES,
 ];
 
 impl ServeConfig {
@@ -339,24 +341,12 @@ impl ServeConfig {
                     values::share,
                 )?
                 .unwrap_or(defaults.slow_host_share),
-            auth_failure_window: layers
-                .get(
-                    &AUTH_FAILURE_WINDOW,
-                    args.auth_failure_window.clone(),
-                    |s| {
-                        values::duration_in(
-                            s,
-                            Duration::from_millis(1),
-                            Duration::from_secs(86_400),
-                        )
-                    },
-                )?
-                .unwrap_or(defaults.auth_failure_window),
             freshness_skew: layers
                 .get(&FRESHNESS_SKEW, args.freshness_skew.clone(), |s| {
                     values::duration_in(s, Duration::ZERO, Duration::from_secs(3600))
                 })?
                 .unwrap_or(defaults.freshness_skew),
+            auth: AuthSettings::load(&layers, &args.auth)?,
             data_dir,
             database,
             attempt_timeout,
@@ -409,8 +399,8 @@ impl Default for ServeConfig {
             workers: 128,
             per_url_concurrency: 8,
             slow_host_share: 0.5,
-            auth_failure_window: Duration::from_secs(60),
             freshness_skew: Duration::from_secs(5),
+            auth: AuthSettings::default(),
         }
     }
 }

@@ -44,9 +44,24 @@ const CIPHERTEXT_VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
-/// A secret string: zeroized when dropped, printed as `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string: zeroized when dropped, printed as `[redacted]`, compared in
+/// constant time.
+#[derive(Clone)]
 pub struct Secret(Zeroizing<String>);
+
+impl PartialEq for Secret {
+    /// Compares the SHA-256 digests in constant time, so neither the content nor the
+    /// length of a secret leaks through timing.
+    fn eq(&self, other: &Self) -> bool {
+        use sha2::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        sha2::Sha256::digest(self.0.as_bytes())
+            .ct_eq(&sha2::Sha256::digest(other.0.as_bytes()))
+            .into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Wraps a secret value.

@@ -355,6 +355,12 @@ impl DataDir {
         };
         std::fs::create_dir_all(&path)
             .map_err(|err| format!("cannot create the data directory {}: {err}", path.display()))?;
+        crate::private_files::tighten(&path, 0o700).map_err(|err| {
+            format!(
+                "cannot make the data directory {} owner-only: {err}",
+                path.display()
+            )
+        })?;
         if !temporary && path.join("hookit.db").exists() {
             return Err(format!(
                 "{} already holds a hookit database; the demo needs a fresh one: \

@@ -17,7 +17,7 @@ mod attempt;
 mod loop_health;
 mod recorder;
 pub mod retry;
-pub mod target_policy;
+use crate::target_policy;
 mod url_slots;
 
 pub use loop_health::DispatchLoop;

@@ -24,5 +24,7 @@ pub mod ids;
 pub mod listen;
 pub mod metrics;
 pub mod order_flow;
+pub mod private_files;
 pub mod serve;
 pub mod store;
+pub mod target_policy;

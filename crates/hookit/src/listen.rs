@@ -108,6 +108,14 @@ pub enum ListenError {
         /// What failed.
         source: DedupeError,
     },
+    /// The de-dupe database could not be made owner-only.
+    #[error("cannot make the de-dupe database {path} owner-only (chmod 600 it): {source}")]
+    DedupeDbPermissions {
+        /// Its path.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The server stopped with an I/O error.
     #[error("the receiver stopped: {0}")]
     Serve(std::io::Error),
@@ -183,7 +191,23 @@ async fn open_dedupe(path: Option<PathBuf>) -> Result<(Arc<dyn Dedupe>, String),
             dedupe.prune_older_than(DEDUPE_RETENTION)?;
             Ok(dedupe)
         };
-        open().map_err(|source| ListenError::DedupeDb { path, source })
+        let dedupe = open().map_err(|source| ListenError::DedupeDb {
+            path: path.clone(),
+            source,
+        })?;
+        let tightened = crate::private_files::tighten_database(&path).map_err(|source| {
+            ListenError::DedupeDbPermissions {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        for file in tightened {
+            eprintln!(
+                "hookit listen: made {} owner-only (0600); it was readable by others",
+                file.display()
+            );
+        }
+        Ok::<_, ListenError>(dedupe)
     })
     .await??;
     Ok((Arc::new(opened), note))
@@ -283,25 +307,33 @@ async fn deliver(
     }
     let dedupe = Arc::clone(&state.dedupe);
     let event_id = event.event_id.clone();
-    let sighting = tokio::task::spawn_blocking(move || dedupe.first_sighting(&event_id))
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|sighting| sighting.map_err(|err| err.to_string()));
-    match sighting {
-        Ok(true) => {
-            print_event(&event, state.json);
-            status_response("ok")
-        }
-        Ok(false) => status_response("duplicate-ignored"),
-        Err(err) => {
-            eprintln!(
-                "hookit listen: de-dupe failed for {}: {err}",
-                event.event_id
-            );
-            let message = format!("de-dupe store failed, retry later: {err}");
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "dedupe_failed", &message)
-        }
+    let handled = tokio::task::spawn_blocking(move || dedupe.already_handled(&event_id)).await;
+    match flatten(handled) {
+        Ok(true) => return status_response("duplicate-ignored"),
+        Ok(false) => {}
+        Err(err) => return dedupe_failed(&event.event_id, &err),
     }
+    print_event(&event, state.json);
+    // Recorded only now that the event was handled (printed).
+    let dedupe = Arc::clone(&state.dedupe);
+    let event_id = event.event_id.clone();
+    let recorded = tokio::task::spawn_blocking(move || dedupe.record_handled(&event_id)).await;
+    match flatten(recorded) {
+        Ok(()) => status_response("ok"),
+        Err(err) => dedupe_failed(&event.event_id, &err),
+    }
+}
+
+fn flatten<T>(joined: Result<Result<T, DedupeError>, tokio::task::JoinError>) -> Result<T, String> {
+    joined
+        .map_err(|err| err.to_string())
+        .and_then(|result| result.map_err(|err| err.to_string()))
+}
+
+fn dedupe_failed(event_id: &str, err: &str) -> Response {
+    eprintln!("hookit listen: de-dupe failed for {event_id}: {err}");
+    let message = format!("de-dupe store failed, retry later: {err}");
+    error_response(StatusCode::SERVICE_UNAVAILABLE, "dedupe_failed", &message)
 }
 
 fn status_label(order: &Order) -> String {

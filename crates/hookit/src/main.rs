@@ -41,6 +41,13 @@ fn init_logging() {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Listen(_) | Command::Demo(_) | Command::Bench(_)
+    ) {
+        // Databases, their -wal/-shm files and data directories are owner-only.
+        hookit::private_files::restrict_new_files();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -87,14 +87,24 @@ fn label_text(labels: &[(&'static str, String)]) -> String {
     }
     let inner: Vec<String> = labels
         .iter()
-        .map(|(key, value)| {
-            format!(
-                "{key}=\"{}\"",
-                value.replace('\\', "\\\\").replace('"', "\\\"")
-            )
-        })
+        .map(|(key, value)| format!("{key}=\"{}\"", escape_label_value(value)))
         .collect();
     format!("{{{}}}", inner.join(","))
+}
+
+/// A label value as the exposition format requires: `\`, `"` and line feeds escaped,
+/// so no value can end its line or its quotes early.
+fn escape_label_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
 }
 
 /// Every metric hookit keeps in memory.
@@ -102,11 +112,12 @@ pub struct Metrics {
     deliveries: Counters,
     ingested: Counters,
     auth_failures: Counters,
+    stale_outcomes: Counters,
+    /// 1 or 0 per dispatcher loop (`batcher`, `claimer`, `recorder`).
+    loops_ok: Mutex<BTreeMap<String, u8>>,
     attempt_seconds: Histogram,
     ack_seconds: Histogram,
     batch_orders: Histogram,
-    stale_outcomes: AtomicU64,
-    dispatcher_loops: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Default for Metrics {
@@ -115,11 +126,11 @@ impl Default for Metrics {
             deliveries: Counters::default(),
             ingested: Counters::default(),
             auth_failures: Counters::default(),
+            stale_outcomes: Counters::default(),
+            loops_ok: Mutex::default(),
             attempt_seconds: Histogram::new(SECONDS_BUCKETS),
             ack_seconds: Histogram::new(SECONDS_BUCKETS),
             batch_orders: Histogram::new(BATCH_BUCKETS),
-            stale_outcomes: AtomicU64::new(0),
-            dispatcher_loops: Mutex::default(),
         }
     }
 }
@@ -164,18 +175,17 @@ impl Metrics {
         self.auth_failures.add(vec![("api", api.to_owned())], 1);
     }
 
-    /// Attempt outcomes recorded after their lease was replaced by a later claim.
+    /// Attempt outcomes that arrived after their lease was lost, and so moved nothing.
     pub fn stale_outcomes(&self, count: u64) {
-        self.stale_outcomes.fetch_add(count, Ordering::Relaxed);
+        self.stale_outcomes.add(Vec::new(), count);
     }
 
-    /// Whether a dispatcher loop (`batcher`, `claimer`, `recorder`) is making progress.
+    /// Whether the dispatcher loop `name` (`batcher`, `claimer`, `recorder`) last ran
+    /// without error.
     pub fn dispatcher_loop(&self, name: &str, ok: bool) {
-        let mut loops = self
-            .dispatcher_loops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        loops.insert(name.to_owned(), ok);
+        // Only flags live behind this lock; a poisoned lock still holds valid ones.
+        let mut loops = self.loops_ok.lock().unwrap_or_else(|p| p.into_inner());
+        loops.insert(name.to_owned(), u8::from(ok));
     }
 
     /// The whole exposition: in-memory metrics plus the store's backlog gauges.
@@ -196,6 +206,24 @@ impl Metrics {
             "hookit_auth_failures_total",
             "Refused credentials, by API.",
         );
+        self.stale_outcomes.render(
+            &mut out,
+            "hookit_stale_outcomes_total",
+            "Attempt outcomes recorded after their lease was lost, which moved nothing.",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hookit_dispatcher_loop_ok 1 while the dispatcher loop runs without error, else 0.\n# TYPE hookit_dispatcher_loop_ok gauge"
+        );
+        for (name, ok) in self
+            .loops_ok
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let labels = label_text(&[("loop", name.clone())]);
+            let _ = writeln!(out, "hookit_dispatcher_loop_ok{labels} {ok}");
+        }
         self.attempt_seconds.render(
             &mut out,
             "hookit_attempt_duration_seconds",
@@ -211,28 +239,6 @@ impl Metrics {
             "hookit_delivery_batch_orders",
             "Orders per delivery, observed at the first attempt.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP hookit_stale_outcomes_total Attempt outcomes that came back after their lease was replaced; recorded, without moving the delivery.\n# TYPE hookit_stale_outcomes_total counter\nhookit_stale_outcomes_total {}",
-            self.stale_outcomes.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP hookit_dispatcher_loop_ok 1 while a dispatcher loop makes progress (or has nothing to do), 0 when it is stalled.\n# TYPE hookit_dispatcher_loop_ok gauge"
-        );
-        for (name, ok) in self
-            .dispatcher_loops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "hookit_dispatcher_loop_ok{} {}",
-                label_text(&[("loop", name.clone())]),
-                u8::from(*ok)
-            );
-        }
         render_gauge(
             &mut out,
             "hookit_pending_deliveries",
@@ -287,12 +293,8 @@ fn render_gauge(
 ) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
     for partner in stats {
-        let _ = writeln!(
-            out,
-            "{name}{{partner_id=\"{}\"}} {}",
-            partner.partner_id,
-            value(partner)
-        );
+        let labels = label_text(&[("partner_id", partner.partner_id.clone())]);
+        let _ = writeln!(out, "{name}{labels} {}", value(partner));
     }
 }
 
@@ -345,5 +347,45 @@ mod tests {
             text.contains(r#"hookit_auth_failures_total{api="partner"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = Metrics::default();
+        metrics.ingested("evil\"} 1\nhookit_forged 2\\", "stored", 1);
+        metrics.dispatcher_loop("claimer", false);
+        metrics.dispatcher_loop("batcher", true);
+        metrics.stale_outcomes(2);
+        let stats = [PartnerDeliveryStats {
+            partner_id: "prt_\"x\ny".into(),
+            pending: 1,
+            queued: 0,
+            oldest_pending_at: None,
+            dead: 0,
+        }];
+        let text = metrics.render(&stats, 0);
+        assert!(
+            text.contains(
+                r#"hookit_ingested_changes_total{event_type="evil\"} 1\nhookit_forged 2\\",result="stored"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hookit_pending_deliveries{partner_id="prt_\"x\ny"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|line| line.starts_with("hookit_forged")),
+            "a label value cannot start a line: {text}"
+        );
+        assert!(
+            text.contains(r#"hookit_dispatcher_loop_ok{loop="claimer"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hookit_dispatcher_loop_ok{loop="batcher"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("hookit_stale_outcomes_total 2"), "{text}");
     }
 }

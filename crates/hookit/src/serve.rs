@@ -7,12 +7,13 @@
 //! finish, record them, exit — bounded by the attempt timeout (plus a second for the
 //! recording), whatever hangs.
 
-use crate::api::partner::AuthThrottle;
+use crate::api::throttle::AuthThrottle;
 use crate::api::{self, AppState};
 use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
 use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::metrics::Metrics;
+use crate::private_files;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{BatchLimits, Store};
 use std::sync::Arc;
@@ -43,6 +44,12 @@ pub struct Server {
 impl Server {
     /// Loads secrets, opens the store, starts the dispatcher and begins listening.
     pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        private_files::tighten(&config.data_dir, 0o700).map_err(|err| {
+            format!(
+                "cannot make the data directory {} owner-only (HOOKIT_DATA_DIR): {err}",
+                config.data_dir.display()
+            )
+        })?;
         let operator_token = bootstrap(
             &config,
             config.operator_token.clone(),
@@ -62,7 +69,14 @@ impl Server {
         let store: Arc<dyn Store> = match &config.database {
             DatabaseLocation::Sqlite(path) => {
                 tracing::info!(path = %path.display(), "opening the embedded SQLite store");
-                Arc::new(SqliteStore::open(path)?)
+                let store = SqliteStore::open(path)?;
+                private_files::tighten_database(path).map_err(|err| {
+                    format!(
+                        "cannot make the database {} owner-only: {err}",
+                        path.display()
+                    )
+                })?;
+                Arc::new(store)
             }
             DatabaseLocation::Postgres(_) => {
                 return Err(
@@ -105,7 +119,8 @@ impl Server {
             allow_private_targets: config.allow_private_targets,
             dispatcher: dispatcher.health(),
             metrics,
-            auth_throttle: Arc::new(AuthThrottle::new(config.auth_failure_window)),
+            auth_throttle: Arc::new(AuthThrottle::new(config.auth.limits)),
+            trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)

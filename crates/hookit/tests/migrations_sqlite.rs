@@ -14,7 +14,6 @@ use klikit_webhook::EventType;
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 use store_suite::{LIMITS, T0, rfc3339};
 
 /// The schema files as each version shipped them: version N is the first N.
@@ -173,14 +172,7 @@ async fn drain(store: &SqliteStore) -> BTreeMap<i64, Vec<i64>> {
     for _ in 0..20 {
         store.form_deliveries(LIMITS, now).await.expect("form");
         let claimed = store
-            .claim_due(ClaimRequest {
-                owner: "new".into(),
-                now,
-                lease: Duration::from_secs(30),
-                limit: 100,
-                saturated_urls: vec![],
-                accept: Box::new(|_| true),
-            })
+            .claim_due(store_suite::claim_request(now, 100, vec![]))
             .await
             .expect("claim");
         if claimed.is_empty() {
@@ -196,9 +188,7 @@ async fn drain(store: &SqliteStore) -> BTreeMap<i64, Vec<i64>> {
                 let version = order["version"].as_i64().expect("version");
                 delivered.entry(id).or_default().push(version);
             }
-            let mut outcome = store_suite::outcome(delivery, store_suite::ACK, None, now);
-            outcome.owner = "new".into();
-            outcomes.push(outcome);
+            outcomes.push(store_suite::outcome(delivery, store_suite::ACK, None, now));
         }
         store.record_outcomes(outcomes).await.expect("record");
         now += 1_000;

@@ -30,15 +30,19 @@
 //!     axum::extract::State(state): axum::extract::State<AppState>,
 //!     VerifiedEvent(event): VerifiedEvent,
 //! ) -> StatusCode {
-//!     match state.seen.first_sighting(&event.event_id) {
-//!         Ok(false) => StatusCode::OK, // a retry of something already handled
-//!         Ok(true) => {
-//!             for order in &event.envelope.orders {
-//!                 println!("order {} is now {:?}", order.id, order.status);
-//!             }
-//!             StatusCode::OK
-//!         }
-//!         Err(_) => StatusCode::SERVICE_UNAVAILABLE, // klikit will retry
+//!     // Ask first, record only once the event was handled: recorded before, a
+//!     // failure here would make klikit's retry look like a duplicate.
+//!     match state.seen.already_handled(&event.event_id) {
+//!         Ok(true) => return StatusCode::OK, // a retry of something already handled
+//!         Ok(false) => {}
+//!         Err(_) => return StatusCode::SERVICE_UNAVAILABLE, // klikit will retry
+//!     }
+//!     for order in &event.envelope.orders {
+//!         println!("order {} is now {:?}", order.id, order.status);
+//!     }
+//!     match state.seen.record_handled(&event.event_id) {
+//!         Ok(()) => StatusCode::OK,
+//!         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
 //!     }
 //! }
 //!

@@ -4,22 +4,20 @@
 
 mod orders;
 mod status;
-mod throttle;
 mod webhooks;
 
 use super::AppState;
 use super::error::ApiError;
+use super::throttle::PresentedKey;
 use crate::credentials;
 use crate::store::PartnerAuth;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-pub use throttle::AuthThrottle;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -121,23 +119,21 @@ pub(super) async fn authenticate(
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(|| RequestId(String::new()));
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    if let Some(wait) = state.auth_throttle.blocked_for(source) {
+    let client = state.trusted_proxies.client_of(&request);
+    let credentials = basic_credentials(&request);
+    let presented = presented_key(&request, &credentials);
+    if let Err(throttled) = state.auth_throttle.check(client, presented) {
         let error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many failed authentications from this address; retry in {wait} s"),
+            throttled.message(),
         );
         return PartnerError {
-            retry_after: Some(wait),
+            retry_after: Some(throttled.wait_seconds()),
             ..PartnerError::new(&request_id, error)
         }
         .into_response();
     }
-    let credentials = basic_credentials(&request);
     match verify(&state, credentials).await {
         Ok(partner) => {
             request.extensions_mut().insert(PartnerIdentity {
@@ -147,11 +143,29 @@ pub(super) async fn authenticate(
         }
         Err(error) => {
             if error.status == StatusCode::UNAUTHORIZED {
-                state.auth_throttle.record_failure(source);
+                state.auth_throttle.record_failure(client, presented);
                 state.metrics.auth_failure("partner");
             }
             PartnerError::new(&request_id, error).into_response()
         }
+    }
+}
+
+/// What the throttle counts failures against: the partner key when the header is a
+/// readable Basic credential, else the raw header (or its absence).
+fn presented_key(
+    request: &Request,
+    credentials: &Result<(String, String), ApiError>,
+) -> PresentedKey {
+    match credentials {
+        Ok((key, _)) => PresentedKey::partner_key(key),
+        Err(_) => PresentedKey::token(
+            request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default(),
+        ),
     }
 }
 

@@ -189,15 +189,18 @@ async fn handle(
         books.flaky_failures += 1;
         return answer(StatusCode::INTERNAL_SERVER_ERROR, "temporary failure");
     }
-    match state.dedupe.first_sighting(&event.event_id) {
+    match state.dedupe.already_handled(&event.event_id) {
         Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed"),
-        Ok(false) => {
+        Ok(true) => {
             books.duplicates += 1;
             record_acks(&mut books, &event, now, first_attempt);
             answer(StatusCode::OK, "duplicate ignored")
         }
-        Ok(true) => {
+        Ok(false) => {
             handle_event(&mut books, &event);
+            if state.dedupe.record_handled(&event.event_id).is_err() {
+                return answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed");
+            }
             if first_attempt && seq % LOST_ACK_EVERY == 3 {
                 books.lost_acks += 1;
                 return answer(StatusCode::INTERNAL_SERVER_ERROR, "ack lost");

@@ -2,8 +2,8 @@
 //! it, and classify what came back.
 
 use super::retry::parse_retry_after;
-use super::target_policy;
 use crate::store::{AttemptResult, ClaimedDelivery};
+use crate::target_policy;
 use klikit_webhook::header;
 use std::time::{Duration, Instant};
 

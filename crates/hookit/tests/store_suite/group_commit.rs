@@ -26,6 +26,7 @@ fn single(order_id: i64, key: Option<(&str, &str)>) -> IngestRequest {
             request_digest: digest.into(),
         }),
         now: T0,
+        freshness_skew: SKEW,
     }
 }
 
@@ -42,6 +43,7 @@ fn blocker() -> IngestRequest {
             .collect(),
         idempotency: None,
         now: T0,
+        freshness_skew: SKEW,
     }
 }
 

@@ -71,21 +71,27 @@ impl MemoryDedupe {
 }
 
 impl Dedupe for MemoryDedupe {
-    fn first_sighting(&self, event_id: &str) -> Result<bool, DedupeError> {
+    fn already_handled(&self, event_id: &str) -> Result<bool, DedupeError> {
         let now = Instant::now();
         let mut seen = self.lock();
         if let Some(cutoff) = now.checked_sub(self.ttl) {
             seen.forget_older_than(cutoff);
         }
+        Ok(seen.by_id.contains_key(event_id))
+    }
+
+    fn record_handled(&self, event_id: &str) -> Result<(), DedupeError> {
+        let now = Instant::now();
+        let mut seen = self.lock();
         if seen.by_id.contains_key(event_id) {
-            return Ok(false);
+            return Ok(());
         }
         while seen.by_id.len() >= self.capacity {
             seen.forget_oldest();
         }
         seen.by_id.insert(event_id.to_owned(), now);
         seen.by_age.push_back((now, event_id.to_owned()));
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -93,30 +99,38 @@ impl Dedupe for MemoryDedupe {
 mod tests {
     use super::*;
 
+    fn handle(dedupe: &MemoryDedupe, id: &str) -> bool {
+        let fresh = !dedupe.already_handled(id).expect("memory");
+        if fresh {
+            dedupe.record_handled(id).expect("memory");
+        }
+        fresh
+    }
+
     #[test]
-    fn second_sighting_is_a_duplicate() {
+    fn a_handled_id_is_a_duplicate() {
         let dedupe = MemoryDedupe::new(10, Duration::from_secs(60));
-        assert!(dedupe.first_sighting("evt_1").expect("memory"));
-        assert!(!dedupe.first_sighting("evt_1").expect("memory"));
-        assert!(dedupe.first_sighting("evt_2").expect("memory"));
+        assert!(handle(&dedupe, "evt_1"));
+        assert!(!handle(&dedupe, "evt_1"));
+        assert!(handle(&dedupe, "evt_2"));
     }
 
     #[test]
     fn capacity_forgets_the_oldest() {
         let dedupe = MemoryDedupe::new(2, Duration::from_secs(60));
         for id in ["a", "b", "c"] {
-            assert!(dedupe.first_sighting(id).expect("memory"));
+            assert!(handle(&dedupe, id));
         }
         assert_eq!(dedupe.len(), 2);
-        assert!(!dedupe.first_sighting("c").expect("memory"));
-        assert!(dedupe.first_sighting("a").expect("memory"), "a was evicted");
+        assert!(!handle(&dedupe, "c"));
+        assert!(handle(&dedupe, "a"), "a was evicted");
     }
 
     #[test]
     fn entries_expire() {
         let dedupe = MemoryDedupe::new(10, Duration::from_millis(20));
-        assert!(dedupe.first_sighting("a").expect("memory"));
+        assert!(handle(&dedupe, "a"));
         std::thread::sleep(Duration::from_millis(40));
-        assert!(dedupe.first_sighting("a").expect("memory"), "a expired");
+        assert!(handle(&dedupe, "a"), "a expired");
     }
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::{Dedupe, DedupeError};
 
-/// Event ids with their first-seen time, in a SQLite table that survives restarts.
+/// Handled event ids with the time they were recorded, in a SQLite table that survives restarts.
 ///
 /// Opens the database in WAL mode with `synchronous=FULL`, so a recorded id survives a
 /// crash. Calls block on disk I/O: from async code, run them on a blocking thread
@@ -67,14 +67,22 @@ impl SqliteDedupe {
 }
 
 impl Dedupe for SqliteDedupe {
-    fn first_sighting(&self, event_id: &str) -> Result<bool, DedupeError> {
+    fn already_handled(&self, event_id: &str) -> Result<bool, DedupeError> {
+        let found = self
+            .connection()
+            .prepare_cached("SELECT 1 FROM klikit_webhook_seen_events WHERE event_id = ?1")?
+            .exists(params![event_id])?;
+        Ok(found)
+    }
+
+    fn record_handled(&self, event_id: &str) -> Result<(), DedupeError> {
         let now = unix_ms(SystemTime::now())?;
-        let inserted = self.connection().execute(
+        self.connection().execute(
             "INSERT INTO klikit_webhook_seen_events (event_id, first_seen_unix_ms)
              VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
             params![event_id, now],
         )?;
-        Ok(inserted == 1)
+        Ok(())
     }
 }
 
@@ -88,19 +96,19 @@ mod tests {
         let path = dir.path().join("seen.db");
         {
             let dedupe = SqliteDedupe::open(&path).expect("open");
-            assert!(dedupe.first_sighting("evt_1").expect("insert"));
-            assert!(!dedupe.first_sighting("evt_1").expect("lookup"));
+            dedupe.record_handled("evt_1").expect("insert");
+            assert!(dedupe.already_handled("evt_1").expect("lookup"));
         }
         let reopened = SqliteDedupe::open(&path).expect("reopen");
-        assert!(!reopened.first_sighting("evt_1").expect("lookup"));
-        assert!(reopened.first_sighting("evt_2").expect("insert"));
+        assert!(reopened.already_handled("evt_1").expect("lookup"));
+        assert!(!reopened.already_handled("evt_2").expect("lookup"));
     }
 
     #[test]
     fn prune_forgets_old_ids() {
         let dir = tempfile::tempdir().expect("temp dir");
         let dedupe = SqliteDedupe::open(dir.path().join("seen.db")).expect("open");
-        assert!(dedupe.first_sighting("old").expect("insert"));
+        dedupe.record_handled("old").expect("insert");
         assert_eq!(
             dedupe
                 .prune_older_than(Duration::from_secs(3600))
@@ -109,6 +117,6 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(dedupe.prune_older_than(Duration::ZERO).expect("prune"), 1);
-        assert!(dedupe.first_sighting("old").expect("insert"));
+        assert!(!dedupe.already_handled("old").expect("lookup"));
     }
 }

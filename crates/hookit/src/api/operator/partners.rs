@@ -9,9 +9,9 @@ use crate::api::openapi::{
     PartnerData, PartnerListData, SecretKeyData, WebhookSecretKeyData,
 };
 use crate::credentials::{self, PartnerCredentials};
-use crate::dispatcher::target_policy;
 use crate::ids::IdKind;
 use crate::store::{NewMapping, NewPartner, now_millis};
+use crate::target_policy;
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;

@@ -135,7 +135,14 @@ struct Shared {
 pub(super) struct GroupWriter {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected once the thread has closed the connection.
+    closed: Mutex<std::sync::mpsc::Receiver<()>>,
 }
+
+/// How long dropping the writer waits for its thread to finish what is queued and
+/// close the connection. A thread still stuck behind a lock another process holds is
+/// left behind (the process is exiting); the WAL is then checkpointed on next open.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl GroupWriter {
     /// Hands `conn` (configured with `synchronous = FULL`) to a writer thread.
@@ -146,13 +153,18 @@ impl GroupWriter {
             commits: AtomicU64::new(0),
         });
         let for_thread = Arc::clone(&shared);
+        let (closing, closed) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("hookit-store-writer".into())
-            .spawn(move || run_writer(conn, &for_thread))
+            .spawn(move || {
+                run_writer(conn, &for_thread);
+                drop(closing);
+            })
             .map_err(|err| StoreError::Backend(format!("cannot start the store writer: {err}")))?;
         Ok(GroupWriter {
             shared,
             thread: Some(thread),
+            closed: Mutex::new(closed),
         })
     }
 
@@ -202,14 +214,27 @@ impl GroupWriter {
 
 impl Drop for GroupWriter {
     /// Lets the thread finish what is queued and close the connection (which
-    /// checkpoints and removes the WAL), and waits for it.
+    /// checkpoints and removes the WAL), and waits for it, at most [`CLOSE_WAIT`].
     fn drop(&mut self) {
         if let Ok(mut queues) = self.shared.queues.lock() {
             queues.closed = true;
         }
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let closed = match self.closed.get_mut() {
+            Ok(closed) => closed.recv_timeout(CLOSE_WAIT),
+            Err(poisoned) => poisoned.into_inner().recv_timeout(CLOSE_WAIT),
+        };
+        match closed {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    "the store writer is still blocked (is another process holding the database's write lock?); closing without waiting for it"
+                );
+            }
+            _ => {
+                if let Some(thread) = self.thread.take() {
+                    let _ = thread.join();
+                }
+            }
         }
     }
 }
