@@ -21,11 +21,7 @@ const STORE: Wall = Wall {
         "reqwest",
         "crate::dispatcher",
     ],
-    // The OpenAPI schemas of store types still derive in the store.
-    known_exceptions: &[
-        ("src/store/types.rs", "utoipa"),
-        ("src/store/types.rs", "crate::api"),
-    ],
+    known_exceptions: &[],
 };
 
 const API: Wall = Wall {

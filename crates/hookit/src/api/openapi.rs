@@ -11,6 +11,7 @@
 
 mod envelopes;
 mod schemas;
+pub(crate) mod store_schemas;
 mod webhooks;
 
 pub use envelopes::*;

@@ -14,7 +14,7 @@ pub fn now_millis() -> Millis {
 }
 
 /// A partner as operators see it: never a secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Partner {
     pub id: String,
     pub name: String,
@@ -43,14 +43,13 @@ pub struct PartnerAuth {
 }
 
 /// One URL for one (partner, brand, branch, event type) tuple.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Mapping {
     pub id: String,
     pub partner_id: String,
     pub brand_id: i64,
     /// `None` means every branch of the brand; an exact branch mapping wins over it.
     pub branch_id: Option<i64>,
-    #[schema(value_type = crate::api::openapi::EventTypeName)]
     pub event_type: EventType,
     pub url: String,
     pub created_at: Millis,
@@ -69,7 +68,7 @@ pub struct NewMapping {
 }
 
 /// What deleting a mapping did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeletedMapping {
     pub mapping_id: String,
     /// Deliveries and queued changes that were stopped (kept, marked `mapping_deleted`).
@@ -104,7 +103,7 @@ pub struct IdempotencyKey {
 }
 
 /// What happened to each pushed change.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct IngestOutcome {
     pub results: Vec<IngestItemResult>,
     /// True when this answer is a replay of the first answer for the idempotency key.
@@ -113,7 +112,7 @@ pub struct IngestOutcome {
 }
 
 /// The outcome of one pushed change.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct IngestItemResult {
     pub order_id: i64,
     pub event: String,
@@ -255,7 +254,7 @@ pub struct AttemptOutcome {
 }
 
 /// The state of a delivery as operators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
@@ -300,12 +299,11 @@ pub struct DeliveryFilter {
 }
 
 /// One delivery without its body.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeliverySummary {
     pub event_id: String,
     pub partner_id: String,
     pub mapping_id: String,
-    #[schema(value_type = crate::api::openapi::EventTypeName)]
     pub event_type: EventType,
     pub brand_id: i64,
     pub branch_id: i64,
@@ -320,7 +318,7 @@ pub struct DeliverySummary {
 }
 
 /// A page of deliveries.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliverySummary>,
     /// Pass as `cursor` to get the next page; `None` on the last page.
@@ -328,7 +326,7 @@ pub struct DeliveryPage {
 }
 
 /// One recorded attempt.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AttemptRecord {
     pub attempt: u32,
     pub started_at: Millis,
@@ -341,7 +339,7 @@ pub struct AttemptRecord {
 }
 
 /// A delivery with its body and attempts.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub summary: DeliverySummary,
@@ -351,7 +349,7 @@ pub struct DeliveryDetail {
 }
 
 /// One operator action, written in the same transaction as the action itself.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub at: Millis,
     /// The name of the operator token that acted (`root` for the bootstrap token).
@@ -361,12 +359,11 @@ pub struct AuditEntry {
     /// What it was done to, e.g. a partner id.
     pub target: String,
     /// More about it; never a secret.
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
 /// A page of the audit log.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     pub page: u32,
@@ -375,7 +372,7 @@ pub struct AuditPage {
 }
 
 /// A named operator token, as listed (never its value or hash).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OperatorToken {
     pub name: String,
     pub created_at: Millis,

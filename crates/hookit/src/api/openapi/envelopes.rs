@@ -3,7 +3,7 @@
 //! payload keeps every response in the document concrete.
 
 use super::schemas::{IssuedPartner, IssuedToken, OrderList, OrderRecord, PartnerWebhooks};
-use crate::store::{
+use super::store_schemas::{
     AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, IngestItemResult,
     IngestOutcome, Mapping, Partner,
 };

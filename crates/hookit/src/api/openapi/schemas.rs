@@ -4,8 +4,8 @@
 //! types, order statuses, requested statuses, reason codes), the schema is built from
 //! it, so the document cannot list a value the server does not accept.
 
+use super::store_schemas::{OperatorToken, Partner};
 use crate::order_flow::{REASON_CODES, RequestedStatus};
-use crate::store::{OperatorToken, Partner};
 use klikit_webhook::{EventType, OrderStatus, PaymentStatus};
 use serde_json::json;
 use std::borrow::Cow;

@@ -25,8 +25,8 @@ pub(super) struct DeliveryQuery {
     /// Only this partner's deliveries (`prt_…`).
     partner_id: Option<String>,
     /// `pending`, `delivered` or `dead`.
-    #[schema(value_type = Option<DeliveryState>)]
-    #[param(value_type = Option<DeliveryState>)]
+    #[schema(value_type = Option<crate::api::openapi::store_schemas::DeliveryState>)]
+    #[param(value_type = Option<crate::api::openapi::store_schemas::DeliveryState>)]
     state: Option<String>,
     /// Only this event type.
     #[schema(value_type = Option<EventTypeName>)]
