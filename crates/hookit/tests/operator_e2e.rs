@@ -234,7 +234,11 @@ async fn metrics_move_with_deliveries_failures_and_backlog() {
         response.text().await.expect("text")
     };
     let before = scrape().await;
-    assert!(before.contains("# TYPE hookit_delivery_attempts_total counter"));
+    assert!(
+        before.contains("# TYPE hookit_attempt_duration_seconds histogram"),
+        "{before}"
+    );
+    assert!(before.ends_with("# EOF\n"), "{before}");
 
     for id in 1..=3 {
         serve.ingest(CREATED, order(id, 1, 2, 1)).await;

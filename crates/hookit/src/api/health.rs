@@ -66,21 +66,21 @@ fn dispatcher_loops(state: &AppState) -> Vec<(&'static str, bool)> {
     path = "/metrics",
     tag = "service",
     responses(
-        (status = 200, description = "Prometheus text exposition: deliveries, attempts, ingest and auth failures, backlog per partner.", content_type = "text/plain; version=0.0.4", body = String),
-        (status = 503, description = "The store is unreachable.", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 200, description = "OpenMetrics text exposition: deliveries, attempts, ingest and auth failures, backlog per partner.", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 503, description = "The store is unreachable.", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
     ),
 )]
 async fn metrics(
     State(state): State<AppState>,
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let content_type = [("content-type", "text/plain; version=0.0.4")];
+    let content_type = [("content-type", crate::metrics::CONTENT_TYPE)];
     dispatcher_loops(&state);
     match state.store.delivery_stats().await {
         Ok(stats) => {
-            let mut text = state.metrics.render(&stats, crate::store::now_millis());
-            if let Some(commits) = state.store.commits() {
-                crate::metrics::render_store_commits(&mut text, commits);
-            }
+            let text =
+                state
+                    .metrics
+                    .render(&stats, crate::store::now_millis(), state.store.commits());
             (StatusCode::OK, content_type, text)
         }
         Err(err) => {
