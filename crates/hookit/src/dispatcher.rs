@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
-use url_slots::{Limits, Pace, UrlSlots};
+use url_slots::{AHEAD_MAX, Limits, Pace, UrlSlots};
 
 /// How the dispatcher behaves; taken from the serve configuration.
 #[derive(Debug, Clone)]
@@ -91,7 +91,11 @@ struct Shared {
     client: reqwest::Client,
     retry: RetryPolicy,
     workers: Arc<Semaphore>,
-    slots: UrlSlots,
+    slots: UrlSlots<ClaimedDelivery>,
+    /// Set once shutdown began: nothing held is started any more.
+    stopping: AtomicBool,
+    /// The last claim left due work behind for want of room.
+    more_due: AtomicBool,
     wake_claimer: Notify,
     metrics: Arc<Metrics>,
     loops: LoopHealth,
@@ -124,6 +128,8 @@ impl Dispatcher {
                 settings.attempt_timeout,
             )),
             wake_claimer: Notify::new(),
+            stopping: AtomicBool::new(false),
+            more_due: AtomicBool::new(false),
             loops: loops.clone(),
             store,
             settings,
@@ -219,84 +225,134 @@ async fn batch_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
 }
 
 /// The most deliveries leased in one claim transaction.
-const CLAIM_BATCH: usize = 256;
+const CLAIM_BATCH: usize = 512;
+
+/// A held delivery starts only while its lease has this much left beyond the attempt
+/// timeout (or half the lease's excess over the timeout, if that is less), so its
+/// outcome can be recorded before another claim could take it.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
 async fn claim_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _alive: AliveGuard) {
-    let mut attempts = JoinSet::new();
     loop {
         tokio::select! {
             _ = shared.wake_claimer.notified() => {}
             _ = tokio::time::sleep(shared.settings.tick) => {}
             _ = shutdown.changed() => break,
         }
-        while attempts.try_join_next().is_some() {}
-        match claim_and_start(&shared, &mut attempts).await {
+        match claim_and_hold(&shared).await {
             Ok(()) => shared.loops.progressed(DispatchLoop::Claimer, now_millis()),
             Err(err) => {
                 tracing::error!(error = %err, "claiming deliveries failed; retrying next tick")
             }
         }
     }
-    // Graceful shutdown: nothing new is claimed; in-flight attempts finish within the
-    // attempt timeout and their outcomes are recorded before the recorder stops.
-    while attempts.join_next().await.is_some() {}
+    // Graceful shutdown: nothing new is claimed or started; what is held goes back to
+    // the store, and in-flight attempts finish within the attempt timeout (each holds
+    // a worker permit) and their outcomes are recorded before the recorder stops.
+    shared.stopping.store(true, Ordering::Relaxed);
+    let held = shared.slots.drain();
+    if !held.is_empty() {
+        release(&shared.store, held).await;
+    }
+    let workers = u32::try_from(shared.settings.workers).unwrap_or(u32::MAX);
+    let _ = shared.workers.acquire_many(workers).await;
 }
 
-/// Claims as many due deliveries as there are free workers and starts them.
-async fn claim_and_start(
-    shared: &Arc<Shared>,
-    attempts: &mut JoinSet<()>,
-) -> Result<(), crate::store::StoreError> {
+/// Leases due deliveries — as many as there are free workers, plus what fast URLs may
+/// hold ahead — holds them by URL and starts those that have a free slot.
+async fn claim_and_hold(shared: &Arc<Shared>) -> Result<(), crate::store::StoreError> {
     loop {
-        let free = shared.workers.available_permits().min(CLAIM_BATCH);
-        if free == 0 {
+        let room = AHEAD_MAX.saturating_sub(shared.slots.held());
+        let limit = (shared.workers.available_permits() + room).min(CLAIM_BATCH);
+        if limit == 0 {
             return Ok(());
         }
         let filter = shared.slots.claim_filter();
+        let held_back = !filter.saturated_urls.is_empty() || !filter.saturated_hosts.is_empty();
+        let refused = Arc::new(AtomicBool::new(false));
+        let mut admit = shared.slots.admission();
+        let refused_in_claim = Arc::clone(&refused);
+        let lease_ends = std::time::Instant::now() + shared.settings.claim_lease;
         let claim = ClaimRequest {
             now: now_millis(),
             lease: shared.settings.claim_lease,
-            limit: free,
+            limit,
             saturated_urls: filter.saturated_urls,
             saturated_hosts: filter.saturated_hosts,
             only_hosts: filter.only_hosts,
-            accept: Box::new(shared.slots.admission()),
+            accept: Box::new(move |url| {
+                let room = admit(url);
+                if !room {
+                    refused_in_claim.store(true, Ordering::Relaxed);
+                }
+                room
+            }),
         };
         let claimed = shared.store.claim_due(claim).await?;
-        let full = claimed.len() == free;
-        // Admission already counted the room, so every claimed delivery normally
-        // starts; the overflow path only guards against a miscount.
-        let mut overflow = Vec::new();
+        let full = claimed.len() == limit;
+        // Anything left behind for want of room is claimed when an attempt frees some.
+        shared.more_due.store(
+            full || held_back || refused.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let mut unheld = Vec::new();
         for delivery in claimed {
-            let Some(slot) = shared.slots.try_enter(&delivery.url) else {
-                overflow.push(delivery);
-                continue;
-            };
-            let Ok(permit) = Arc::clone(&shared.workers).try_acquire_owned() else {
-                overflow.push(delivery);
-                continue;
-            };
-            let shared = Arc::clone(shared);
-            attempts.spawn(async move {
-                let pace = run_attempt(&shared, delivery).await;
-                slot.finish(pace);
-                drop(permit);
-                shared.wake_claimer.notify_one();
-            });
+            let url = delivery.url.clone();
+            let bytes = delivery.body.len();
+            if let Err(delivery) = shared.slots.hold(&url, delivery, bytes, lease_ends) {
+                unheld.push(delivery);
+            }
         }
-        if !overflow.is_empty() {
-            release_unstarted(shared, overflow);
+        if !unheld.is_empty() {
+            spawn_release(shared, unheld);
         }
+        start_ready(shared);
         if !full {
             return Ok(());
         }
     }
 }
 
-/// Hands back deliveries that were claimed but could not start (their host had no
-/// free slot), so they are claimable again at once instead of when the lease expires.
-fn release_unstarted(shared: &Arc<Shared>, deliveries: Vec<ClaimedDelivery>) {
+/// Starts held deliveries while workers and their slots are free.
+fn start_ready(shared: &Arc<Shared>) {
+    let settings = &shared.settings;
+    let spare = settings
+        .claim_lease
+        .saturating_sub(settings.attempt_timeout)
+        / 2;
+    let min_left = settings.attempt_timeout + spare.min(LEASE_MARGIN);
+    while !shared.stopping.load(Ordering::Relaxed) {
+        let Ok(permit) = Arc::clone(&shared.workers).try_acquire_owned() else {
+            return;
+        };
+        let ready = shared.slots.take_ready(std::time::Instant::now(), min_left);
+        if !ready.expired.is_empty() {
+            spawn_release(shared, ready.expired);
+        }
+        let Some((delivery, slot)) = ready.start else {
+            return;
+        };
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            let (pace, took) = run_attempt(&shared, delivery).await;
+            slot.finish(pace, took);
+            drop(permit);
+            start_ready(&shared);
+            if shared.more_due.load(Ordering::Relaxed) {
+                shared.wake_claimer.notify_one();
+            }
+        });
+    }
+}
+
+/// Hands back deliveries that were claimed but will not be attempted now, so they are
+/// claimable again at once instead of when their leases expire.
+fn spawn_release(shared: &Arc<Shared>, deliveries: Vec<ClaimedDelivery>) {
     let store = Arc::clone(&shared.store);
+    tokio::spawn(async move { release(&store, deliveries).await });
+}
+
+async fn release(store: &Arc<dyn Store>, deliveries: Vec<ClaimedDelivery>) {
     let leases: Vec<HeldLease> = deliveries
         .into_iter()
         .map(|d| HeldLease {
@@ -304,16 +360,14 @@ fn release_unstarted(shared: &Arc<Shared>, deliveries: Vec<ClaimedDelivery>) {
             lease_token: d.lease_token,
         })
         .collect();
-    tokio::spawn(async move {
-        if let Err(err) = store.release_leases(&leases).await {
-            tracing::warn!(error = %err, count = leases.len(), "could not release leases; they will expire");
-        }
-    });
+    if let Err(err) = store.release_leases(&leases).await {
+        tracing::warn!(error = %err, count = leases.len(), "could not release leases; they will expire");
+    }
 }
 
 /// Makes one attempt and hands its outcome to the recorder; returns how fast the host
-/// was, for the slow-host pool.
-async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> Pace {
+/// was and how long the attempt took, for the slow-host pool and the held-ahead room.
+async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> (Pace, Duration) {
     let secret = shared
         .master_key
         .decrypt(
@@ -365,7 +419,7 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> Pace {
             "outcome recorder stopped; the lease will expire and the delivery be retried"
         );
     }
-    pace
+    (pace, report.duration)
 }
 
 fn observe(
