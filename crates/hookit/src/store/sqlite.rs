@@ -195,6 +195,10 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
+    // Each write of a group commit runs in a savepoint, whose journal (the pages as
+    // they were before it) would otherwise go to a temporary file, one write call
+    // per page: keep it, and other temporary tables, in memory.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
