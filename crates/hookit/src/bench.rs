@@ -41,7 +41,7 @@ pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Scenario {
     /// Many orders on a few branches: orders/s with batching (target ≥ 20,000/s).
     Batched,
-    /// One order per delivery over many partners and branches (target ≥ 5,000/s).
+    /// One order per delivery over many partners and branches (target ≥ 8,000/s).
     Fanout,
     /// A steady stream; p50/p95/p99 ingest-to-first-attempt and -to-ack.
     Latency,

@@ -1,4 +1,5 @@
-//! The test bed every scenario stands on: a fresh in-process server, a receiver, the
+//! The test bed every scenario stands on: a fresh server (in-process, or a child process
+//! when the scenario reads the server's CPU time), a receiver, the
 //! partners and mappings (made through the operator API), and the checks that decide
 //! whether anything was lost, mis-signed or delivered out of order.
 
