@@ -252,14 +252,19 @@ async fn seed_body_is_verified_printed_once_and_bad_deliveries_are_refused() {
         (400, "envelope_invalid")
     );
 
-    let stdout = listener.wait_for_stdout(1);
-    std::thread::sleep(Duration::from_millis(100));
-    let stdout_after = listener.stdout_lines();
+    // A last good event: listen prints each event before answering it, in the order
+    // the requests came, so once this one's line is there every earlier request has
+    // printed all it ever will.
+    let sentinel = post(&url, "evt_seed_6", Some(&seed.signature), &seed.body).await;
+    assert_eq!(sentinel.status, 200);
+    let stdout = listener.wait_for_stdout(2);
     assert_eq!(
-        stdout_after.len(),
-        1,
-        "exactly one event printed: {stdout_after:?}"
+        stdout.len(),
+        2,
+        "the first event and the sentinel, nothing for the duplicate or the refused ones: \
+         {stdout:?}"
     );
+    assert!(stdout[1].contains("evt_seed_6"), "{stdout:?}");
     let line = &stdout[0];
     assert!(
         line.contains(
