@@ -21,6 +21,7 @@ const HISTORY: &[&str] = &[
     include_str!("../src/store/sqlite/0001_initial.sql"),
     include_str!("../src/store/sqlite/0002_operators_and_audit.sql"),
     include_str!("../src/store/sqlite/0003_queue_successors.sql"),
+    include_str!("../src/store/sqlite/0004_leases_and_hosts.sql"),
 ];
 
 const PARTNER: &str = "prt_old";
@@ -152,15 +153,21 @@ fn old_database(path: &Path, version: usize) {
     write_order(&conn, 100, &["batched", "waiting", "waiting"], None);
     write_order(&conn, 200, &["ready", "waiting"], None);
     if version >= 3 {
-        for sql in &HISTORY[2..version] {
-            conn.execute_batch(sql).expect("upgrade to 3");
-        }
-        conn.pragma_update(None, "user_version", version)
-            .expect("version");
+        conn.execute_batch(HISTORY[2]).expect("upgrade to 3");
         // Under version 3, a head queued before the upgrade finished without promoting
         // the change behind it; and version 3 itself flagged what it queued.
         write_order(&conn, 300, &["finished", "waiting"], Some(false));
         write_order(&conn, 400, &["batched", "waiting"], Some(true));
+        for sql in &HISTORY[3..version] {
+            conn.execute_batch(sql).expect("upgrade past 3");
+        }
+        if version >= 4 {
+            // Version 4 filled in each mapping's host in the same transaction.
+            conn.execute("UPDATE mappings SET host = 'old.example:443'", [])
+                .expect("hosts");
+        }
+        conn.pragma_update(None, "user_version", version)
+            .expect("version");
     }
 }
 
@@ -263,4 +270,9 @@ async fn a_database_at_version_2_drains_in_order() {
 #[tokio::test]
 async fn a_database_at_version_3_drains_in_order() {
     upgraded_database_drains(3).await;
+}
+
+#[tokio::test]
+async fn a_database_at_version_4_drains_in_order() {
+    upgraded_database_drains(4).await;
 }
