@@ -121,6 +121,11 @@ pub struct BenchArgs {
     /// latency: dispatch tick of the server.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     pub tick_ms: u64,
+    /// latency: meanwhile, another partner receives a `single`-style load at this many
+    /// changes/s (one change per request over `--connections` connections); SPEC §8
+    /// asks for half the `single` peak measured in the same sitting.
+    #[arg(long, value_name = "N")]
+    pub background_rate: Option<usize>,
     /// backlog: pending order changes to build while the receiver is down.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub backlog: usize,
@@ -251,6 +256,12 @@ async fn run_one(
                     push_size: args.push_size,
                     branches: args.branches.max(1),
                     tick: Duration::from_millis(args.tick_ms.clamp(1, 60_000)),
+                    background: args.background_rate.filter(|rate| *rate > 0).map(|rate| {
+                        latency::Background {
+                            rate_per_s: rate,
+                            connections: args.connections.max(1),
+                        }
+                    }),
                 },
             )
             .await

@@ -158,6 +158,41 @@ fn single_in_its_batched_mode_runs_at_toy_size() {
 }
 
 #[test]
+fn latency_with_a_background_load_measures_only_its_own_partner() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = bench(
+        &[
+            "--json",
+            "--scenario=latency",
+            "--duration-s=0.5",
+            "--rate=200",
+            "--background-rate=300",
+            "--connections=4",
+            "--stall-s=20",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let scenario = &report["scenarios"]["latency"];
+    assert_eq!(scenario["ok"], true, "{scenario}");
+    // 100 measured orders (200/s for 0.5 s) and 150 background ones (2 : 3), all
+    // delivered, but only the measured ones sampled.
+    assert_eq!(scenario["samples"], 100, "{scenario}");
+    assert_eq!(scenario["background_changes"], 150, "{scenario}");
+    assert_eq!(scenario["order_records_delivered"], 250, "{scenario}");
+    assert!(
+        scenario["background_achieved_per_s"].is_number(),
+        "{scenario}"
+    );
+}
+
+#[test]
 fn a_single_scenario_prints_a_table_and_a_bad_database_url_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = bench(

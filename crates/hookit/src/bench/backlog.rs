@@ -48,6 +48,7 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
             branches_per_partner: plan.branches,
             timing: false,
             own_process: false,
+            route_weights: None,
         },
         |config| config.retry_schedule = vec![RETRY_DELAY; RETRY_STEPS],
     )

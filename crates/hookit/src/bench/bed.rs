@@ -87,6 +87,9 @@ pub struct BedPlan {
     pub timing: bool,
     /// Run the server in a process of its own, so its CPU time can be read.
     pub own_process: bool,
+    /// How many route entries each partner gets (see [`OrderSpace::weighted`]);
+    /// `None`: every partner one per branch.
+    pub route_weights: Option<Vec<usize>>,
 }
 
 impl Bed {
@@ -99,12 +102,21 @@ impl Bed {
     ) -> Result<Bed, BenchError> {
         let brand_base = super::orders::random_base();
         let brands: Vec<i64> = (0..plan.partners as i64).map(|p| brand_base + p).collect();
-        let space = OrderSpace::new(
-            plan.orders,
-            plan.changes_per_order,
-            &brands,
-            plan.branches_per_partner,
-        );
+        let space = match &plan.route_weights {
+            None => OrderSpace::new(
+                plan.orders,
+                plan.changes_per_order,
+                &brands,
+                plan.branches_per_partner,
+            ),
+            Some(weights) => OrderSpace::weighted(
+                plan.orders,
+                plan.changes_per_order,
+                &brands,
+                plan.branches_per_partner,
+                weights,
+            ),
+        };
         let load_at_start = load_average();
         let epoch = Instant::now();
         let tracker = Arc::new(Tracker::new(

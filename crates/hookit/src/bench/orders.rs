@@ -49,6 +49,28 @@ impl OrderSpace {
         }
     }
 
+    /// Like [`Self::new`], but brand `p` gets `weights[p]` route entries (cycling over
+    /// its branches), so order index `i` belongs to brand `p` when `i % sum(weights)`
+    /// falls in `p`'s share: a way to give partners different rates in one stream.
+    pub fn weighted(
+        orders: usize,
+        changes_per_order: u32,
+        brands: &[i64],
+        branches: usize,
+        weights: &[usize],
+    ) -> Self {
+        let mut space = OrderSpace::new(orders, changes_per_order, brands, branches);
+        let branch_base = space.routes.first().map_or(1, |(_, branch)| *branch);
+        space.routes = brands
+            .iter()
+            .zip(weights)
+            .flat_map(|(&brand, &weight)| {
+                (0..weight).map(move |n| (brand, branch_base + (n % branches.max(1)) as i64))
+            })
+            .collect();
+        space
+    }
+
     /// Every change of every order.
     pub fn total_changes(&self) -> u64 {
         self.orders as u64 * u64::from(self.changes_per_order)

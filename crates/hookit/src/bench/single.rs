@@ -51,6 +51,7 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
             branches_per_partner: BRANCHES,
             timing: true,
             own_process: true,
+            route_weights: None,
         },
         |config| {
             if let Some(max) = forced {

@@ -41,6 +41,7 @@ pub async fn run(ctx: &Context, plan: ThroughputPlan) -> Result<ScenarioResult, 
             branches_per_partner: plan.branches_per_partner,
             timing: false,
             own_process: true,
+            route_weights: None,
         },
         |config| {
             if let Some(max) = plan.max_batch_orders {
