@@ -3,6 +3,7 @@
 //! send a webhook themselves — that is the dispatcher's job.
 
 pub mod client_address;
+mod duplicate_keys;
 pub mod error;
 pub mod extract;
 mod health;

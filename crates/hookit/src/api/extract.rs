@@ -61,7 +61,20 @@ fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiEr
     }
 }
 
+/// Refuses a body in which one object gives a key twice, naming the field: parsers
+/// differ on which value wins (see `duplicate_keys`).
+pub fn refuse_duplicate_keys(raw: &[u8]) -> Result<(), ApiError> {
+    match super::duplicate_keys::first_duplicate(raw) {
+        None => Ok(()),
+        Some(field) => Err(ApiError::invalid_field(
+            &field,
+            "is given more than once in its object; give each key once",
+        )),
+    }
+}
+
 /// Parses JSON, reporting the path of the first bad field (`items[2].order.status`).
+/// A key given twice in one object is refused (see [`refuse_duplicate_keys`]).
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -70,6 +83,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
+    refuse_duplicate_keys(raw)?;
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
