@@ -368,3 +368,112 @@ async fn an_unreachable_server_is_named_with_how_to_point_elsewhere() {
 fn write_token(data_dir: &Path, token: &str) {
     std::fs::write(data_dir.join("operator-token"), format!("{token}\n")).expect("write token");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn map_takes_all_three_events_at_once_and_says_when_it_replaces_a_url() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let created = create_partner(&serve, "Acme POS").await;
+    let partner = text(&created, "id");
+    let first = receiver.url("/first");
+    let second = receiver.url("/second");
+    let map = |event: &'static str, url: String| {
+        let serve = &serve;
+        async move {
+            hookit(
+                serve,
+                &[
+                    "map",
+                    "--partner",
+                    partner,
+                    "--brand",
+                    "663",
+                    "--branch",
+                    "1062",
+                    "--event",
+                    event,
+                    "--url",
+                    &url,
+                ],
+            )
+            .await
+        }
+    };
+
+    let all = map("all", first.clone()).await.ok();
+    assert_eq!(all.matches("Mapped ").count(), 3, "{all}");
+    for event in [
+        "klikit.order.created.v2",
+        "klikit.order.status.updated",
+        "klikit.order.cart.updated",
+    ] {
+        assert!(
+            all.contains(&format!("Mapped {event} for brand 663")),
+            "{all}"
+        );
+    }
+    let listed = hookit(&serve, &["map", "--json", "list", "--partner", partner])
+        .await
+        .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    let moved = map("created,status", second.clone()).await.ok();
+    assert!(
+        moved.contains(&format!(
+            "Re-mapped klikit.order.created.v2 for brand 663, branch 1062, of partner {partner} from {first} to {second}"
+        )),
+        "{moved}"
+    );
+    assert!(
+        moved.contains("Re-mapped klikit.order.status.updated"),
+        "{moved}"
+    );
+    assert!(!moved.contains("cart"), "only the events listed: {moved}");
+    let same = map("status", second.clone()).await.ok();
+    assert!(
+        same.contains(&format!(
+            "klikit.order.status.updated for brand 663, branch 1062, of partner {partner} was already mapped to {second}"
+        )),
+        "{same}"
+    );
+    let listed = hookit(&serve, &["map", "--json", "list", "--partner", partner])
+        .await
+        .json();
+    let urls: Vec<(&str, &str)> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| (text(m, "event_type"), text(m, "url")))
+        .collect();
+    assert_eq!(
+        urls.len(),
+        3,
+        "re-mapping replaced, it did not add: {listed}"
+    );
+    assert!(urls.contains(&("klikit.order.cart.updated", first.as_str())));
+    assert!(urls.contains(&("klikit.order.created.v2", second.as_str())));
+
+    let several = hookit(
+        &serve,
+        &[
+            "map",
+            "--json",
+            "--partner",
+            partner,
+            "--brand",
+            "663",
+            "--event",
+            "created,cart",
+            "--url",
+            &first,
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(several.as_array().map(Vec::len), Some(2), "{several}");
+    let bad = map("created,,status", first.clone()).await.failed();
+    assert!(bad.contains("empty event type"), "{bad}");
+    let unknown = map("created,shipped", first.clone()).await.failed();
+    assert!(unknown.contains("created, status, cart"), "{unknown}");
+}

@@ -22,9 +22,10 @@ pub struct PutMappingArgs {
     /// branch mapping wins).
     #[arg(long)]
     branch: Option<i64>,
-    /// The event type: a wire name, or created, status, cart.
-    #[arg(long, required = true, value_parser = parse_event_type)]
-    event: Option<EventType>,
+    /// The event type: a wire name, or created, status, cart; several separated by
+    /// commas (`created,status`), or `all` for the three.
+    #[arg(long, required = true, value_parser = parse_event_types)]
+    event: Option<EventTypes>,
     /// The partner's webhook URL.
     #[arg(long, required = true)]
     url: Option<String>,
@@ -39,6 +40,32 @@ impl PutMappingArgs {
             || self.event.is_some()
             || self.url.is_some()
     }
+}
+
+/// The event types one `hookit map` maps, in the order given, without repeats.
+#[derive(Debug, Clone)]
+pub struct EventTypes(Vec<EventType>);
+
+/// `all`, or a comma list of event types (each as [`parse_event_type`] reads it).
+fn parse_event_types(text: &str) -> Result<EventTypes, String> {
+    if text.trim() == "all" {
+        return Ok(EventTypes(vec![
+            EventType::OrderCreated,
+            EventType::OrderStatusUpdated,
+            EventType::OrderCartUpdated,
+        ]));
+    }
+    let mut events = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err("an empty event type in the list; give e.g. created,status or all".into());
+        }
+        let event = parse_event_type(part)?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    Ok(EventTypes(events))
 }
 
 /// The `hookit map` subcommands.
@@ -102,24 +129,58 @@ pub async fn put(
             "give --partner, --brand, --event and --url, or a subcommand (list, delete)".into(),
         );
     };
-    let mut body = json!({ "brand_id": brand, "event_type": event.as_str(), "url": url });
-    if let Some(branch) = args.branch {
-        body["branch_id"] = json!(branch);
+    // What is mapped now, to say which of these replace a URL.
+    let existing: Vec<MappingView> =
+        serde_json::from_value(client.get(&["partners", &partner, "mappings"], &[]).await?)
+            .map_err(|err| ClientError::UnexpectedAnswer {
+                detail: format!("the partner's mappings are not readable: {err}"),
+            })?;
+    let mut answers = Vec::with_capacity(event.0.len());
+    for event in &event.0 {
+        let mut body = json!({ "brand_id": brand, "event_type": event.as_str(), "url": url });
+        if let Some(branch) = args.branch {
+            body["branch_id"] = json!(branch);
+        }
+        let data = client
+            .put(&["partners", &partner, "mappings"], body)
+            .await?;
+        let before = existing
+            .iter()
+            .find(|m| {
+                m.brand_id == brand && m.branch_id == args.branch && m.event_type == event.as_str()
+            })
+            .map(|m| m.url.clone());
+        answers.push((data, before));
     }
-    let data = client
-        .put(&["partners", &partner, "mappings"], body)
-        .await?;
-    emit(json, data, |mapping: MappingView| {
-        println!(
-            "Mapped {} for brand {}, {}, of partner {} to {}",
-            mapping.event_type,
-            mapping.brand_id,
-            branch_text(mapping.branch_id),
-            mapping.partner_id,
-            mapping.url
-        );
-        println!("mapping id: {}", mapping.id);
-    })
+    if json {
+        let mut data: Vec<Value> = answers.into_iter().map(|(data, _)| data).collect();
+        let data = if data.len() == 1 {
+            data.remove(0)
+        } else {
+            Value::Array(data)
+        };
+        return emit(true, data, |_: Value| {});
+    }
+    for (data, before) in answers {
+        emit(false, data, |mapping: MappingView| {
+            let what = format!(
+                "{} for brand {}, {}, of partner {}",
+                mapping.event_type,
+                mapping.brand_id,
+                branch_text(mapping.branch_id),
+                mapping.partner_id
+            );
+            match before {
+                Some(old) if old == mapping.url => {
+                    println!("{what} was already mapped to {}", mapping.url);
+                }
+                Some(old) => println!("Re-mapped {what} from {old} to {}", mapping.url),
+                None => println!("Mapped {what} to {}", mapping.url),
+            }
+            println!("mapping id: {}", mapping.id);
+        })?;
+    }
+    Ok(())
 }
 
 async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Result<(), CliError> {
