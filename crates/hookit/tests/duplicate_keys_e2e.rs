@@ -9,6 +9,7 @@ use base64::Engine;
 use harness::partner_client::{self, onboard};
 use harness::{INGEST_TOKEN, OPERATOR_TOKEN, Serve, fast_env, order};
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const CREATED: &str = "klikit.order.created.v2";
 
@@ -24,10 +25,7 @@ async fn raw(
         .request(method, format!("{}{path}", serve.base))
         .header("authorization", auth)
         .header("content-type", "application/json")
-        .header(
-            "idempotency-key",
-            format!("dup-{}", rand_suffix(path, body)),
-        )
+        .header("idempotency-key", next_key())
         .body(body.to_owned())
         .send()
         .await
@@ -36,8 +34,10 @@ async fn raw(
     (status, response.json().await.expect("json answer"))
 }
 
-fn rand_suffix(path: &str, body: &str) -> usize {
-    path.len() * 31 + body.len()
+/// A fresh Idempotency-Key for each request, so no answer is a replay of another's.
+fn next_key() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("dup-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn assert_names(answer: &(u16, Value), field: &str) {
