@@ -134,8 +134,15 @@ pub trait Store: Send + Sync + 'static {
         event_id: &str,
         audit: AuditEntry,
     ) -> StoreResult<DeliverySummary>;
-    /// Replays every delivery matching the filter that can be replayed; returns the count.
-    async fn replay_matching(&self, filter: DeliveryFilter, audit: AuditEntry) -> StoreResult<u64>;
+    /// Replays every finished delivery matching the filter — dead ones, and delivered
+    /// ones only with `include_delivered` — that can be replayed; says how many, and
+    /// which matching ones were left as they are and why.
+    async fn replay_matching(
+        &self,
+        filter: DeliveryFilter,
+        include_delivered: bool,
+        audit: AuditEntry,
+    ) -> StoreResult<ReplayOutcome>;
     /// Per-partner counts of pending and dead work, for metrics.
     async fn delivery_stats(&self) -> StoreResult<Vec<PartnerDeliveryStats>>;
 

@@ -215,6 +215,75 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     .ok();
     assert!(bulk.contains("Replayed 1 delivery."), "{bulk}");
 
+    // Re-sending delivered deliveries needs --include-delivered.
+    let plain = hookit(
+        &serve,
+        &[
+            "deliveries",
+            "replay",
+            "--partner",
+            partner,
+            "--state",
+            "delivered",
+        ],
+    )
+    .await
+    .failed();
+    assert!(plain.contains("include_delivered"), "{plain}");
+    receiver.set("/down", Behaviour::Ok);
+    let sent = |id: &str| {
+        receiver
+            .on("/down")
+            .iter()
+            .filter(|r| r.event_id() == id)
+            .count()
+    };
+    let sent_before = sent(&event_id);
+    let resent = hookit(
+        &serve,
+        &[
+            "deliveries",
+            "replay",
+            "--partner",
+            partner,
+            "--state",
+            "delivered",
+            "--include-delivered",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(
+        resent["replayed"], 1,
+        "the first order's delivery: {resent}"
+    );
+    assert_eq!(resent["skipped"], Value::Array(Vec::new()), "{resent}");
+    harness::eventually(WAIT, "the delivered delivery sent again", || {
+        (sent(&event_id) > sent_before).then_some(())
+    })
+    .await;
+    // Both deliveries acknowledged, so the mapping's deletion stops nothing.
+    let delivered = || async {
+        hookit(
+            &serve,
+            &[
+                "deliveries",
+                "list",
+                "--json",
+                "--partner",
+                partner,
+                "--state",
+                "delivered",
+            ],
+        )
+        .await
+        .json()["deliveries"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    harness::eventually_async(WAIT, || async { (delivered().await == 2).then_some(()) }).await;
+
     // Deleting without --partner finds the mapping's partner by itself.
     let mapping_id = text(&mappings[0], "id");
     let deleted = hookit(&serve, &["map", "delete", mapping_id]).await.ok();
@@ -223,6 +292,48 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
         .await
         .json();
     assert_eq!(left, Value::Array(Vec::new()));
+
+    // With the mapping gone nothing of it can be sent again: a bulk replay says so.
+    let gone = hookit(
+        &serve,
+        &[
+            "deliveries",
+            "replay",
+            "--partner",
+            partner,
+            "--include-delivered",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(gone["replayed"], 0, "{gone}");
+    assert_eq!(gone["skipped_total"], 2, "{gone}");
+    let reasons: Vec<&Value> = gone["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| &s["reason"])
+        .collect();
+    assert_eq!(reasons, [&Value::from("mapping_deleted"); 2], "{gone}");
+    let human = hookit(
+        &serve,
+        &[
+            "deliveries",
+            "replay",
+            "--partner",
+            partner,
+            "--include-delivered",
+        ],
+    )
+    .await
+    .ok();
+    assert!(human.contains("Replayed 0 deliveries."), "{human}");
+    assert!(human.contains("Skipped 2 deliveries:"), "{human}");
+    assert!(
+        human.contains(&format!("{event_id}  mapping_deleted")),
+        "{human}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,7 +18,8 @@ pub enum DeliveriesCommand {
         /// The delivery's event id (`evt_…`).
         event_id: String,
     },
-    /// Send a delivery again: one by event id, or every dead one matching filters.
+    /// Send a delivery again: one by event id, or every dead one matching filters
+    /// (delivered ones too only with --include-delivered).
     Replay(ReplayArgs),
 }
 
@@ -81,6 +82,10 @@ pub struct ReplayArgs {
     /// Replay every dead delivery of every partner.
     #[arg(long, conflicts_with_all = ["partner", "state", "order", "event"])]
     all_dead: bool,
+    /// Also re-send delivered ones that match (needed with `--state delivered`):
+    /// partners receive them again under the same event ids.
+    #[arg(long, conflicts_with = "all_dead")]
+    include_delivered: bool,
 }
 
 /// One delivery as the operator API lists it.
@@ -129,6 +134,14 @@ struct AttemptView {
 #[derive(Deserialize)]
 struct Replayed {
     replayed: u64,
+    skipped: Vec<Skipped>,
+    skipped_total: u64,
+}
+
+#[derive(Deserialize)]
+struct Skipped {
+    event_id: String,
+    reason: String,
 }
 
 /// Runs one `hookit deliveries` subcommand.
@@ -142,7 +155,16 @@ pub async fn run(
         DeliveriesCommand::Show { event_id } => show(client, json, &event_id).await,
         DeliveriesCommand::Replay(args) => match args.event_id {
             Some(event_id) => replay_one(client, json, &event_id).await,
-            None => replay_many(client, json, args.filters, args.all_dead).await,
+            None => {
+                replay_many(
+                    client,
+                    json,
+                    args.filters,
+                    args.all_dead,
+                    args.include_delivered,
+                )
+                .await
+            }
         },
     }
 }
@@ -282,8 +304,9 @@ async fn replay_many(
     json: bool,
     filters: Filters,
     all_dead: bool,
+    include_delivered: bool,
 ) -> Result<(), CliError> {
-    let body = filters.body();
+    let mut body = filters.body();
     if body.is_empty() && !all_dead {
         return Err(
             "give an EVENT_ID, at least one filter (--partner, --state, --order, \
@@ -291,16 +314,29 @@ async fn replay_many(
                 .into(),
         );
     }
+    if include_delivered {
+        body.insert("include_delivered".into(), Value::Bool(true));
+    }
     let data = client
         .post(&["deliveries", "replay"], Some(Value::Object(body)))
         .await?;
     emit(json, data, |answer: Replayed| {
-        let noun = if answer.replayed == 1 {
-            "delivery"
-        } else {
-            "deliveries"
-        };
-        println!("Replayed {} {noun}.", answer.replayed);
+        let noun = |n: u64| if n == 1 { "delivery" } else { "deliveries" };
+        println!("Replayed {} {}.", answer.replayed, noun(answer.replayed));
+        if answer.skipped_total > 0 {
+            println!(
+                "Skipped {} {}:",
+                answer.skipped_total,
+                noun(answer.skipped_total)
+            );
+            for skipped in &answer.skipped {
+                println!("  {}  {}", skipped.event_id, skipped.reason);
+            }
+            let unlisted = answer.skipped_total - answer.skipped.len() as u64;
+            if unlisted > 0 {
+                println!("  … and {unlisted} more");
+            }
+        }
     })
 }
 

@@ -405,13 +405,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn replay_matching(&self, filter: DeliveryFilter, audit: AuditEntry) -> StoreResult<u64> {
+    async fn replay_matching(
+        &self,
+        filter: DeliveryFilter,
+        include_delivered: bool,
+        audit: AuditEntry,
+    ) -> StoreResult<ReplayOutcome> {
         self.write(move |tx| {
-            let replayed = deliveries::replay_matching(tx, &filter, audit.at)?;
+            let outcome = deliveries::replay_matching(tx, &filter, include_delivered, audit.at)?;
             let mut audit = audit;
-            audit.details["replayed"] = serde_json::json!(replayed);
+            audit.details["replayed"] = serde_json::json!(outcome.replayed);
+            audit.details["skipped"] = serde_json::json!(outcome.skipped_total);
             operators::record_audit(tx, &audit)?;
-            Ok(replayed)
+            Ok(outcome)
         })
         .await
     }

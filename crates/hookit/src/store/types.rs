@@ -283,6 +283,27 @@ impl DeliveryState {
     }
 }
 
+/// What a bulk replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    pub replayed: u64,
+    /// Matching deliveries left as they are, oldest first, at most
+    /// [`REPLAY_SKIPPED_LISTED`].
+    pub skipped: Vec<SkippedReplay>,
+    /// How many were left in all.
+    pub skipped_total: u64,
+}
+
+/// The most skipped deliveries a bulk replay lists.
+pub const REPLAY_SKIPPED_LISTED: usize = 1_000;
+
+/// A delivery a bulk replay matched but left, and why (`mapping_deleted`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedReplay {
+    pub event_id: String,
+    pub reason: String,
+}
+
 /// A filter over deliveries; every field narrows.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {

@@ -78,11 +78,25 @@ pub struct WebhookSecretKey {
     webhook_secret_key: String,
 }
 
-/// The count of a bulk replay.
+/// What a bulk replay did.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Replayed {
+    /// Deliveries made pending again.
     replayed: u64,
+    /// Matching deliveries left as they are, oldest first (at most 1000).
+    skipped: Vec<SkippedReplay>,
+    /// How many matching deliveries were left in all.
+    skipped_total: u64,
+}
+
+/// A delivery a bulk replay matched but left.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SkippedReplay {
+    event_id: String,
+    /// Why: `mapping_deleted` (its mapping was deleted; map a URL again for new changes).
+    reason: String,
 }
 
 /// A revoked operator token.

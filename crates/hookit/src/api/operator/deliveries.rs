@@ -156,7 +156,7 @@ pub(super) async fn get_delivery(
         (status = 200, description = "The delivery, pending again under the same event id with the same body and a fresh retry schedule.", body = DeliverySummaryData),
         (status = 400, description = "`request_invalid`: the event id is malformed.", body = ErrorBody),
         (status = 404, description = "`resource_not_found`: no such delivery.", body = ErrorBody),
-        (status = 409, description = "`state_conflict`: the delivery is still pending, or stopped because its mapping was deleted.", body = ErrorBody),
+        (status = 409, description = "`state_conflict`: the delivery is still pending, or its mapping was deleted (it could never be attempted again).", body = ErrorBody),
     ),
 )]
 pub(super) async fn replay_delivery(
@@ -176,16 +176,47 @@ pub(super) async fn replay_delivery(
     Ok(data(summary))
 }
 
+// How a bulk replay body is read: as a JSON object whose `include_delivered` is taken
+// out, the rest then read as a `DeliveryQuery` (which refuses `limit` and `cursor`
+// later, by name). `BulkReplay` only documents that shape.
+
+/// A bulk replay: the list's filters (each narrows; `limit` and `cursor` do not
+/// apply), and whether delivered deliveries are re-sent too.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(super) struct BulkReplay {
+    /// Only this partner's deliveries (`prt_…`).
+    partner_id: Option<String>,
+    /// `dead` (the default) or `delivered` (which needs `include_delivered`).
+    #[schema(value_type = Option<crate::api::openapi::store_schemas::DeliveryState>)]
+    state: Option<String>,
+    /// Only this event type.
+    #[schema(value_type = Option<EventTypeName>)]
+    event_type: Option<String>,
+    /// Only deliveries carrying this order.
+    order_id: Option<i64>,
+    /// Created at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
+    from: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[schema(format = DateTime)]
+    to: Option<String>,
+    /// Also re-send deliveries that were acknowledged (default false: only dead ones
+    /// are replayed, and `state: delivered` without this flag is refused).
+    include_delivered: Option<bool>,
+}
+
 /// Bulk replay. The body is a filter like the list query's; an empty body replays
 /// every dead delivery.
 #[utoipa::path(
     post,
     path = "/deliveries/replay",
     tag = "operator",
-    request_body(content = DeliveryQuery, description = "A filter like the list's parameters, without `limit` and `cursor`. An empty body replays every dead delivery."),
+    request_body(content = BulkReplay, description = "A filter like the list's parameters, without `limit` and `cursor`, and `include_delivered`. An empty body replays every dead delivery; delivered ones are re-sent only with `include_delivered: true`."),
     responses(
-        (status = 200, description = "How many deliveries were replayed.", body = ReplayedData),
-        (status = 400, description = "`request_invalid`: the filter is malformed, or names `limit`/`cursor`.", body = ErrorBody),
+        (status = 200, description = "How many deliveries were replayed, and the matching ones left as they are with the reason (`mapping_deleted`: their mapping was deleted; at most 1000 listed, `skipped_total` counts all).", body = ReplayedData),
+        (status = 400, description = "`request_invalid`: the filter is malformed, names `limit`/`cursor`, asks for `state: pending`, or for `state: delivered` without `include_delivered: true`.", body = ErrorBody),
         (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
     ),
 )]
@@ -194,10 +225,24 @@ pub(super) async fn replay_matching(
     Extension(operator): Extension<Operator>,
     RawBody(raw): RawBody,
 ) -> Answer {
-    let query: DeliveryQuery = if raw.iter().all(u8::is_ascii_whitespace) {
-        DeliveryQuery::default()
+    let (query, include_delivered) = if raw.iter().all(u8::is_ascii_whitespace) {
+        (DeliveryQuery::default(), false)
     } else {
-        parse_json(&raw)?
+        let mut body: serde_json::Map<String, serde_json::Value> = parse_json(&raw)?;
+        let include_delivered = match body.remove("include_delivered") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(flag)) => flag,
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "include_delivered",
+                    "must be true or false",
+                ));
+            }
+        };
+        let rest = serde_json::to_vec(&body).map_err(|err| {
+            ApiError::invalid_field("include_delivered", format!("cannot be read: {err}"))
+        })?;
+        (parse_json::<DeliveryQuery>(&rest)?, include_delivered)
     };
     for (field, given) in [
         ("cursor", query.cursor.is_some()),
@@ -211,6 +256,21 @@ pub(super) async fn replay_matching(
         }
     }
     let filter = query.into_filter()?;
+    match filter.state {
+        Some(DeliveryState::Pending) => {
+            return Err(ApiError::invalid_field(
+                "state",
+                "pending deliveries are attempted already; a replay applies to dead (or, with include_delivered, delivered) ones",
+            ));
+        }
+        Some(DeliveryState::Delivered) if !include_delivered => {
+            return Err(ApiError::invalid_field(
+                "include_delivered",
+                "must be true to re-send delivered deliveries (state: delivered); partners receive them again under their event ids",
+            ));
+        }
+        _ => {}
+    }
     let audit = operator.audit(
         "deliveries.replayed",
         filter.partner_id.as_deref().unwrap_or("*"),
@@ -218,9 +278,26 @@ pub(super) async fn replay_matching(
             "state": filter.state.map(|s| s.as_str()),
             "event_type": filter.event_type.map(|e| e.as_str()),
             "order_id": filter.order_id,
+            "include_delivered": include_delivered,
         }),
     );
-    let replayed = state.store.replay_matching(filter, audit).await?;
-    tracing::info!(replayed, "deliveries replayed in bulk");
-    Ok(data(json!({ "replayed": replayed })))
+    let outcome = state
+        .store
+        .replay_matching(filter, include_delivered, audit)
+        .await?;
+    tracing::info!(
+        replayed = outcome.replayed,
+        skipped = outcome.skipped_total,
+        "deliveries replayed in bulk"
+    );
+    let skipped: Vec<serde_json::Value> = outcome
+        .skipped
+        .iter()
+        .map(|s| json!({ "event_id": s.event_id, "reason": s.reason }))
+        .collect();
+    Ok(data(json!({
+        "replayed": outcome.replayed,
+        "skipped": skipped,
+        "skipped_total": outcome.skipped_total,
+    })))
 }

@@ -160,9 +160,12 @@ pub(super) fn replay_one(
             current.attempt_count
         )));
     }
-    if current.dead_reason.as_deref() == Some("mapping_deleted") {
+    let mapped: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM mappings WHERE id = ?1)")?
+        .query_row([&current.mapping_id], |row| row.get(0))?;
+    if current.dead_reason.as_deref() == Some("mapping_deleted") || !mapped {
         return Err(StoreError::Conflict(format!(
-            "delivery {event_id} stopped because its mapping {} was deleted; map a URL again and new changes will be delivered",
+            "delivery {event_id} cannot be sent again: its mapping {} was deleted; map a URL again and new changes will be delivered",
             current.mapping_id
         )));
     }
@@ -186,26 +189,82 @@ fn reopen(tx: &Transaction<'_>, event_id: &str, now: Millis) -> StoreResult<()> 
 
 /// Replays every non-pending delivery matching the filter whose mapping still exists
 /// (dead ones only, unless the filter names a state).
+/// A delivery's mapping is gone: the delivery was stopped by its deletion, or its
+/// mapping was deleted after it finished.
+const GONE: &str = "(ifnull(d.dead_reason, '') = 'mapping_deleted'
+     OR NOT EXISTS (SELECT 1 FROM mappings gone WHERE gone.id = d.mapping_id))";
+
 pub(super) fn replay_matching(
     tx: &Transaction<'_>,
     filter: &DeliveryFilter,
+    include_delivered: bool,
     now: Millis,
-) -> StoreResult<u64> {
+) -> StoreResult<ReplayOutcome> {
+    let states: Vec<DeliveryState> = match filter.state {
+        Some(DeliveryState::Pending) => Vec::new(),
+        Some(state) => vec![state],
+        None if include_delivered => vec![DeliveryState::Dead, DeliveryState::Delivered],
+        None => vec![DeliveryState::Dead],
+    };
+    let states: Vec<DeliveryState> = states
+        .into_iter()
+        .filter(|state| *state != DeliveryState::Delivered || include_delivered)
+        .collect();
+    if states.is_empty() {
+        return Ok(ReplayOutcome {
+            replayed: 0,
+            skipped: Vec::new(),
+            skipped_total: 0,
+        });
+    }
     let mut filter = filter.clone();
-    if filter.state.is_none() {
-        filter.state = Some(DeliveryState::Dead);
-    }
-    if filter.state == Some(DeliveryState::Pending) {
-        return Ok(0);
-    }
-    let (clause, values) = filter_clause(&filter);
-    let sql = format!(
-        "UPDATE deliveries AS d SET state = 'pending', dead_reason = NULL, retry_index = 0,
-                next_attempt_at = ?, finished_at = NULL, lease_token = NULL, lease_until = NULL
-         WHERE {clause} AND ifnull(d.dead_reason, '') <> 'mapping_deleted'"
-    );
-    let mut all: Vec<Box<dyn ToSql>> = vec![Box::new(now)];
-    all.extend(values);
-    let changed = tx.execute(&sql, params_from_iter(all.iter()))?;
-    Ok(changed as u64)
+    filter.state = None;
+    let (clause, _) = filter_clause(&filter);
+    let in_states = states
+        .iter()
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let matching = format!("{clause} AND d.state IN ({in_states})");
+    let params = |first: Option<Box<dyn ToSql>>| {
+        let mut all: Vec<Box<dyn ToSql>> = first.into_iter().collect();
+        all.extend(filter_clause(&filter).1);
+        all
+    };
+    // What cannot be replayed: deliveries whose mapping was deleted (stopped by it, or
+    // finished before it): nothing would ever attempt them again.
+    let skipped_total: i64 = tx.query_row(
+        &format!(
+            "SELECT count(*) FROM deliveries AS d
+             WHERE {matching} AND {GONE}"
+        ),
+        params_from_iter(params(None).iter()),
+        |row| row.get(0),
+    )?;
+    let skipped = tx
+        .prepare(&format!(
+            "SELECT d.id FROM deliveries AS d
+             WHERE {matching} AND {GONE}
+             ORDER BY d.id LIMIT {REPLAY_SKIPPED_LISTED}"
+        ))?
+        .query_map(params_from_iter(params(None).iter()), |row| {
+            Ok(SkippedReplay {
+                event_id: row.get(0)?,
+                reason: "mapping_deleted".into(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let replayed = tx.execute(
+        &format!(
+            "UPDATE deliveries AS d SET state = 'pending', dead_reason = NULL, retry_index = 0,
+                    next_attempt_at = ?, finished_at = NULL, lease_token = NULL, lease_until = NULL
+             WHERE {matching} AND NOT {GONE}"
+        ),
+        params_from_iter(params(Some(Box::new(now))).iter()),
+    )?;
+    Ok(ReplayOutcome {
+        replayed: replayed as u64,
+        skipped,
+        skipped_total: skipped_total as u64,
+    })
 }
