@@ -14,7 +14,8 @@ use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 
-const ALLOW_HINT: &str = "set HOOKIT_ALLOW_PRIVATE_TARGETS=true to allow private targets";
+const ALLOW_HINT: &str =
+    "set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve` to allow private targets";
 /// Long enough for any real endpoint; stops a stored URL from bloating every row.
 const MAX_URL_LEN: usize = 2048;
 
@@ -120,7 +121,7 @@ pub enum TargetUrlError {
     #[error("webhook URL must use https (got {url}); expected https://…")]
     UnsupportedScheme { url: String },
     #[error(
-        "webhook URL must use https (got {url}); set HOOKIT_ALLOW_PRIVATE_TARGETS=true for local development"
+        "webhook URL must use https (got {url}); set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve` (the server checks targets, not the CLI) for local development"
     )]
     HttpsRequired { url: String },
     #[error(

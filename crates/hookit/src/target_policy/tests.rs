@@ -96,7 +96,7 @@ fn url_validation_table() {
         (
             "http://hooks.example.com/",
             false,
-            "must use https (got http://hooks.example.com/); set HOOKIT_ALLOW_PRIVATE_TARGETS=true",
+            "must use https (got http://hooks.example.com/); set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve`",
         ),
         (
             "ftp://hooks.example.com/",
@@ -205,7 +205,7 @@ async fn private_targets_are_refused_unless_allowed() -> TestResult {
     assert_eq!(
         refused.to_string(),
         "target refused: 127.0.0.1 is a loopback address \
-         (set HOOKIT_ALLOW_PRIVATE_TARGETS=true to allow private targets)"
+         (set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve` to allow private targets)"
     );
     assert!(
         requests.try_recv().is_err(),
