@@ -230,7 +230,27 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     .await
     .failed();
     assert!(plain.contains("include_delivered"), "{plain}");
+    // Once both deliveries are acknowledged, both are re-sent on request.
     receiver.set("/down", Behaviour::Ok);
+    let delivered = || async {
+        hookit(
+            &serve,
+            &[
+                "deliveries",
+                "list",
+                "--json",
+                "--partner",
+                partner,
+                "--state",
+                "delivered",
+            ],
+        )
+        .await
+        .json()["deliveries"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    harness::eventually_async(WAIT, || async { (delivered().await == 2).then_some(()) }).await;
     let sent = |id: &str| {
         receiver
             .on("/down")
@@ -254,34 +274,13 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     )
     .await
     .json();
-    assert_eq!(
-        resent["replayed"], 1,
-        "the first order's delivery: {resent}"
-    );
+    assert_eq!(resent["replayed"], 2, "{resent}");
     assert_eq!(resent["skipped"], Value::Array(Vec::new()), "{resent}");
     harness::eventually(WAIT, "the delivered delivery sent again", || {
         (sent(&event_id) > sent_before).then_some(())
     })
     .await;
-    // Both deliveries acknowledged, so the mapping's deletion stops nothing.
-    let delivered = || async {
-        hookit(
-            &serve,
-            &[
-                "deliveries",
-                "list",
-                "--json",
-                "--partner",
-                partner,
-                "--state",
-                "delivered",
-            ],
-        )
-        .await
-        .json()["deliveries"]
-            .as_array()
-            .map_or(0, Vec::len)
-    };
+    // Both acknowledged again, so the mapping's deletion stops nothing.
     harness::eventually_async(WAIT, || async { (delivered().await == 2).then_some(()) }).await;
 
     // Deleting without --partner finds the mapping's partner by itself.
@@ -370,6 +369,10 @@ async fn partner_commands_rotate_switch_and_report_server_errors() {
 
     let disabled = hookit(&serve, &["partner", "disable", partner]).await.ok();
     assert!(disabled.contains("now disabled"), "{disabled}");
+    assert!(
+        disabled.contains("kept and delivered in order once it is enabled"),
+        "{disabled}"
+    );
     let listed = hookit(&serve, &["partner", "list", "--json"]).await.json();
     let row = listed
         .as_array()

@@ -358,7 +358,7 @@ async fn retry_steps_pass(serve: &Serve, receiver: &Receiver) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_disabled_partner_receives_nothing_until_enabled() {
+async fn a_disabled_partner_receives_nothing_until_enabled_then_all_in_order() {
     let dir = tempfile::tempdir().expect("dir");
     let serve = Serve::start(dir.path(), &fast_env());
     let receiver = Receiver::start().await;
@@ -370,7 +370,14 @@ async fn a_disabled_partner_receives_nothing_until_enabled() {
         .operator(Method::POST, &format!("/partners/{partner}/disable"), None)
         .await;
     assert_eq!(status, 200);
-    serve.ingest(STATUS, order(20, 1, 2, 2)).await;
+    let (status, answer) = serve.ingest(STATUS, order(20, 1, 2, 2)).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["data"]["routed_to"], 1,
+        "kept for the disabled partner: {answer}"
+    );
+    let (_, answer) = serve.ingest(STATUS, order(20, 1, 2, 4)).await;
+    assert_eq!(answer["data"]["version"], 2, "{answer}");
     // Every change committed before the barrier has been through batching by the time
     // the barrier is delivered: nothing was formed for the disabled partner.
     serve.barrier(&receiver).await;
@@ -390,15 +397,35 @@ async fn a_disabled_partner_receives_nothing_until_enabled() {
         receiver.on("/h").is_empty(),
         "a disabled partner receives nothing"
     );
-    // Enabling resumes what was pending; the change ingested while disabled was not
-    // routed to it.
+    // Enabling delivers what came while disabled, in order, then what comes after.
     let (status, _) = serve
         .operator(Method::POST, &format!("/partners/{partner}/enable"), None)
         .await;
     assert_eq!(status, 200);
     serve.ingest(STATUS, order(21, 1, 2, 2)).await;
-    let got = receiver.wait_for("/h", 1, WAIT).await;
-    assert_eq!(got[0].order_ids(), [21]);
+    // (Order 21 may share a delivery with order 20's first change.)
+    let orders = || -> Vec<(i64, i64)> {
+        receiver
+            .on("/h")
+            .iter()
+            .flat_map(|r| r.json()["orders"].as_array().cloned().unwrap_or_default())
+            .map(|o| {
+                let field = |name: &str| o[name].as_i64().expect("number");
+                (field("id"), field("version"))
+            })
+            .collect()
+    };
+    let got = harness::eventually(WAIT, "both kept changes and the later one", || {
+        let got = orders();
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    let of_20: Vec<i64> = got.iter().filter(|o| o.0 == 20).map(|o| o.1).collect();
+    assert_eq!(of_20, [1, 2], "both changes, in order: {got:?}");
+    assert!(
+        got.contains(&(21, 1)),
+        "and the one after enabling: {got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -407,7 +407,7 @@ async fn a_replayed_patch_changes_once_and_emits_one_webhook() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn rotated_disabled_and_wrong_credentials_are_refused_alike() {
+async fn rotated_and_wrong_credentials_are_refused_alike_and_a_disabled_partner_is_told() {
     let dir = tempfile::tempdir().expect("dir");
     let serve = Serve::start(dir.path(), &fast_env());
     let creds = onboard(&serve, "Acme").await;
@@ -465,8 +465,23 @@ async fn rotated_disabled_and_wrong_credentials_are_refused_alike() {
             None,
         )
         .await;
-    let (status, disabled) = get(&serve, &fresh, "/webhooks").await;
-    assert!(unauthorised(status, &disabled));
+    // Right credentials of a disabled partner: 403, saying why, and not a failed
+    // authentication (the throttle would lock the partner out otherwise).
+    for _ in 0..25 {
+        let (status, disabled) = get(&serve, &fresh, "/webhooks").await;
+        assert_eq!(status, 403, "{disabled}");
+        assert_eq!(disabled["error"]["code"], "partner_disabled", "{disabled}");
+    }
+    let wrong_while_disabled = Creds {
+        secret: "sk_wrong".into(),
+        id: creds.id.clone(),
+        key: creds.key.clone(),
+    };
+    let (status, body) = get(&serve, &wrong_while_disabled, "/webhooks").await;
+    assert!(
+        unauthorised(status, &body),
+        "a wrong secret learns nothing of the partner's state: {body}"
+    );
     serve
         .operator(
             Method::POST,

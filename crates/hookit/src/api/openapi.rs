@@ -50,7 +50,7 @@ impl Guard {
             }
             Guard::Partner => {
                 "`auth_missing`: no `Authorization: Basic` header; `auth_invalid_credential`: \
-                 the partner_key or secret_key is wrong, or the partner is disabled."
+                 the partner_key or secret_key is wrong."
             }
         }
     }
@@ -150,6 +150,10 @@ pub fn document_guard(openapi: &mut OpenApi, guard: Guard) {
                 answer("`storage_unavailable`: the store could not complete the request; nothing was changed, retry.").into(),
             );
             if let Guard::Partner = guard {
+                responses.insert(
+                    "403".into(),
+                    answer("`partner_disabled`: the credentials are right, but an operator disabled the partner: its webhooks are paused (its changes are kept and delivered in order once it is enabled) and so is its API access.").into(),
+                );
                 responses.insert(
                     "429".into(),
                     answer("`rate_limited`: too many failed authentications from this address; wait for `Retry-After` seconds.").into(),

@@ -207,6 +207,13 @@ async fn verify(
     let matches = credentials::secret_matches(&secret, hash);
     match found {
         Some(partner) if matches && partner.partner.enabled => Ok(partner),
+        // Said only to whoever proves the secret, so it tells a guesser nothing.
+        Some(_) if matches => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "partner_disabled",
+            "this partner is disabled: its API access and webhooks are paused, and its order \
+             changes are kept and delivered in order once an operator enables it",
+        )),
         _ => Err(invalid_credential()),
     }
 }

@@ -28,12 +28,13 @@ pub enum PartnerCommand {
         /// The partner id (`prt_…`).
         id: String,
     },
-    /// Stop the partner's API access and webhook deliveries.
+    /// Pause the partner: no API access, no webhooks; its order changes are kept and
+    /// delivered in order once it is enabled.
     Disable {
         /// The partner id (`prt_…`).
         id: String,
     },
-    /// Restore a disabled partner.
+    /// Restore a disabled partner; what came while it was disabled is delivered, in order.
     Enable {
         /// The partner id (`prt_…`).
         id: String,
@@ -172,6 +173,14 @@ async fn set_enabled(
             "disabled"
         };
         println!("Partner {} ({}) is now {now}.", partner.id, partner.name);
+        if partner.enabled {
+            println!("Order changes kept while it was disabled are delivered now, in order.");
+        } else {
+            println!(
+                "Its API calls are refused (403 partner_disabled) and its webhooks paused; \
+                 its order changes are kept and delivered in order once it is enabled."
+            );
+        }
     })
 }
 

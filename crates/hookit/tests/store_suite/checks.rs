@@ -115,7 +115,7 @@ pub async fn mappings_upsert_and_delete(store: &dyn Store) {
     assert!(matches!(gone, Err(StoreError::NotFound { .. })));
 }
 
-pub async fn routing_prefers_exact_branch_and_skips_disabled(store: &dyn Store) {
+pub async fn routing_prefers_exact_branch_and_holds_a_disabled_partners_changes(store: &dyn Store) {
     let a = partner(store, "A").await;
     let b = partner(store, "B").await;
     let off = partner(store, "Off").await;
@@ -177,11 +177,33 @@ pub async fn routing_prefers_exact_branch_and_skips_disabled(store: &dyn Store) 
         T0,
     )
     .await;
-    assert_eq!(outcome.results[0].routed_to, 2);
+    assert_eq!(
+        outcome.results[0].routed_to, 3,
+        "a disabled partner's change is kept for it"
+    );
     store.form_deliveries(LIMITS, T0).await.expect("form");
     let mut urls: Vec<String> = claim(store, T0).await.into_iter().map(|d| d.url).collect();
     urls.sort();
-    assert_eq!(urls, ["https://a.example/exact", "https://b.example/wide"]);
+    assert_eq!(
+        urls,
+        ["https://a.example/exact", "https://b.example/wide"],
+        "nothing is formed or claimed for a disabled partner"
+    );
+    store
+        .set_partner_enabled(&off.id, true, audit("partner.enabled"))
+        .await
+        .expect("enable");
+    store.form_deliveries(LIMITS, T0 + 1).await.expect("form");
+    let urls: Vec<String> = claim(store, T0 + 1)
+        .await
+        .into_iter()
+        .map(|d| d.url)
+        .collect();
+    assert_eq!(
+        urls,
+        ["https://off.example/"],
+        "enabling delivers what was kept"
+    );
 }
 
 pub async fn changes_in_one_tick_share_a_delivery(store: &dyn Store) {

@@ -19,7 +19,7 @@ macro_rules! store_suite {
     ($open:expr) => {
         $crate::store_suite!(@tests $open;
             partners_round_trip, secrets_and_enabled_flag, mappings_upsert_and_delete,
-            routing_prefers_exact_branch_and_skips_disabled, changes_in_one_tick_share_a_delivery,
+            routing_prefers_exact_branch_and_holds_a_disabled_partners_changes, changes_in_one_tick_share_a_delivery,
             batches_respect_the_order_cap, later_change_waits_for_the_earlier_one,
             stale_updates_are_ignored_and_versions_grow, idempotency_key_replays_first_answer,
             leases_exclude_until_they_expire, failures_retry_then_die_and_replay_keeps_bytes,

@@ -230,7 +230,9 @@ pub(super) struct OrderChange {
 }
 
 /// Where changes of one (brand, branch, event type) go: (mapping id, partner id) per
-/// enabled partner, an exact branch mapping winning over a brand-wide one.
+/// partner, an exact branch mapping winning over a brand-wide one. A disabled partner's
+/// changes are queued too: disabling pauses delivery (batching and claiming skip it),
+/// so enabling delivers what came meanwhile, in order.
 type Targets = Vec<(String, String)>;
 
 /// Route lookups of one transaction, so a batch of many orders of the same branch asks
@@ -244,8 +246,8 @@ fn targets(
     event_type: EventType,
 ) -> StoreResult<Targets> {
     let mut stmt = tx.prepare_cached(
-        "SELECT m.id, m.partner_id FROM mappings m JOIN partners p ON p.id = m.partner_id
-         WHERE p.enabled = 1 AND m.brand_id = ?1 AND m.event_type = ?2
+        "SELECT m.id, m.partner_id FROM mappings m
+         WHERE m.brand_id = ?1 AND m.event_type = ?2
            AND (m.branch_id = ?3 OR m.branch_id IS NULL)
          ORDER BY m.partner_id, m.branch_id IS NULL",
     )?;
@@ -264,8 +266,8 @@ fn targets(
     Ok(targets)
 }
 
-/// Queues a change for every enabled partner mapped to its (brand, branch, event
-/// type). Returns how many partners it was routed to.
+/// Queues a change for every partner mapped to its (brand, branch, event type),
+/// enabled or not. Returns how many partners it was routed to.
 pub(super) fn route_change(
     tx: &Transaction<'_>,
     change: &OrderChange,
