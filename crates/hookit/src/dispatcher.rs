@@ -439,7 +439,18 @@ fn observe(
             "acknowledged"
         }
         (AttemptResult::Failed { .. }, Some(_)) => "failed",
-        (AttemptResult::Failed { .. }, None) => "dead",
+        (AttemptResult::Failed { error_kind, .. }, None) => {
+            tracing::warn!(
+                event_id = %delivery.event_id,
+                partner_id = %delivery.partner_id,
+                url = %delivery.url,
+                attempts = delivery.attempt_number,
+                error_kind = %error_kind,
+                "delivery is dead: its retry schedule is exhausted; fix the endpoint and \
+                 replay it (hookit deliveries replay)"
+            );
+            "dead"
+        }
     };
     metrics.attempt(&delivery.partner_id, outcome, report.duration.as_secs_f64());
 }

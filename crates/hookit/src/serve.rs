@@ -106,6 +106,23 @@ impl Server {
                 allow_private_targets: config.allow_private_targets,
             },
         );
+        let schedule: Vec<String> = config
+            .retry_schedule
+            .iter()
+            .map(|step| crate::config::format_duration(*step))
+            .collect();
+        tracing::info!(
+            tick = %crate::config::format_duration(config.tick),
+            retry_schedule = %schedule.join(","),
+            attempt_timeout = %crate::config::format_duration(config.attempt_timeout),
+            claim_lease = %crate::config::format_duration(config.claim_lease),
+            workers = config.workers,
+            per_url_concurrency = config.per_url_concurrency,
+            slow_host_share = config.slow_host_share,
+            max_batch_orders = config.max_batch_orders,
+            max_batch_bytes = config.max_batch_bytes,
+            "dispatcher settings"
+        );
         if config.allow_private_targets {
             tracing::warn!(
                 "private targets are allowed (HOOKIT_ALLOW_PRIVATE_TARGETS): webhooks may go to loopback and private addresses"

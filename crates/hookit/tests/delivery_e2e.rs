@@ -188,6 +188,27 @@ async fn failing_receiver_sees_retries_then_dead_then_replay_with_one_event_id()
         "1 + a retry per schedule entry"
     );
     assert_eq!(dead["attempts"][0]["status_code"], 500);
+    // The operator is told, with whose delivery and where it went (written before the
+    // outcome is recorded; the log reader may lag behind the process a little).
+    let line = harness::eventually(WAIT, "the dead delivery's warning", || {
+        serve
+            .log_text()
+            .lines()
+            .find(|line| line.contains("delivery is dead") && line.contains(&event_id))
+            .map(str::to_owned)
+    })
+    .await;
+    let log = serve.log_text();
+    assert!(
+        line.contains("WARN") && line.contains(&partner) && line.contains("/down"),
+        "{line}"
+    );
+    let settings = log
+        .lines()
+        .find(|line| line.contains("dispatcher settings"))
+        .unwrap_or_else(|| panic!("no start-up settings in:\n{log}"));
+    assert!(settings.contains("retry_schedule="), "{settings}");
+    assert!(settings.contains("tick="), "{settings}");
 
     receiver.set("/down", Behaviour::Ok);
     let (status, body) = serve
