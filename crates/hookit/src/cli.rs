@@ -3,9 +3,10 @@
 //!
 //! - [`client`]: finds the operator token and speaks HTTP to a running `hookit serve`.
 //! - [`table`]: aligned columns and times for the human output.
-//! - `partner`, `map`, `deliveries`: one module per command; each prints the server's
+//! - `partner`, `map`, `deliveries`, `audit`: one module per command; each prints the server's
 //!   `data` as a table by default, or as pretty JSON with `--json`.
 
+mod audit;
 pub mod client;
 mod deliveries;
 mod map;
@@ -77,6 +78,21 @@ pub struct DeliveriesArgs {
     server: ServerArgs,
     #[command(subcommand)]
     command: deliveries::DeliveriesCommand,
+}
+
+/// Arguments of `hookit audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    filters: audit::AuditFilters,
+}
+
+/// Runs `hookit audit`.
+pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
+    let client = OperatorClient::connect(&args.server)?;
+    audit::run(&client, args.server.json, args.filters).await
 }
 
 /// The error a command ends with; printed as `error: …`.

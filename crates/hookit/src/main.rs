@@ -22,6 +22,8 @@ enum Command {
     Map(hookit::cli::MapArgs),
     /// List, inspect and replay deliveries.
     Deliveries(hookit::cli::DeliveriesArgs),
+    /// List the operator actions the server recorded, newest first.
+    Audit(hookit::cli::AuditArgs),
     /// Show the whole system working on this machine.
     Demo(hookit::demo::DemoArgs),
     /// Measure end-to-end throughput, latency and memory.
@@ -78,6 +80,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Command::Partner(args) => hookit::cli::partner(args).await,
         Command::Map(args) => hookit::cli::map(args).await,
         Command::Deliveries(args) => hookit::cli::deliveries(args).await,
+        Command::Audit(args) => hookit::cli::audit(args).await,
         Command::Demo(args) => hookit::demo::run(args).await,
         Command::Bench(args) => hookit::bench::run(args).await,
     }

@@ -178,7 +178,7 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a token at once.
     async fn revoke_operator_token(&self, name: &str, audit: AuditEntry) -> StoreResult<()>;
     /// The audit log, newest first.
-    async fn list_audit(&self, page: u32, size: u32) -> StoreResult<AuditPage>;
+    async fn list_audit(&self, query: AuditQuery) -> StoreResult<AuditPage>;
 
     /// Commits the backend has made, for backends that count them (each may hold
     /// several writes); read at scrape time as `hookit_store_commits_total`.

@@ -591,3 +591,55 @@ async fn map_takes_all_three_events_at_once_and_says_when_it_replaces_a_url() {
     let unknown = map("created,shipped", first.clone()).await.failed();
     assert!(unknown.contains("created, status, cart"), "{unknown}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_lists_what_operators_did_with_filters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let created = create_partner(&serve, "Acme POS").await;
+    let partner = text(&created, "id");
+    hookit(&serve, &["partner", "disable", partner]).await.ok();
+    hookit(&serve, &["partner", "enable", partner]).await.ok();
+
+    let all = hookit(&serve, &["audit", "--json"]).await.json();
+    let actions: Vec<&str> = all["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| text(e, "action"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["partner.enabled", "partner.disabled", "partner.created"],
+        "newest first: {all}"
+    );
+    let disabled = hookit(&serve, &["audit", "--action", "partner.disabled", "--json"])
+        .await
+        .json();
+    assert_eq!(disabled["total"], 1, "{disabled}");
+    assert_eq!(disabled["entries"][0]["target"], partner, "{disabled}");
+    let by_root = hookit(&serve, &["audit", "--token", "root", "--json"])
+        .await
+        .json();
+    assert_eq!(by_root["total"], 3, "{by_root}");
+    let by_other = hookit(&serve, &["audit", "--token", "someone-else", "--json"])
+        .await
+        .json();
+    assert_eq!(by_other["total"], 0, "{by_other}");
+    let future = hookit(&serve, &["audit", "--since", "2999-01-01T00:00:00Z"])
+        .await
+        .ok();
+    assert!(future.contains("No audit entries match"), "{future}");
+    let table = hookit(&serve, &["audit", "--action", "partner.created"])
+        .await
+        .ok();
+    assert!(
+        table.contains("partner.created") && table.contains(partner) && table.contains("root"),
+        "{table}"
+    );
+    assert!(table.contains("1 of 1 matching"), "{table}");
+    let bad = hookit(&serve, &["audit", "--since", "yesterday"])
+        .await
+        .failed();
+    assert!(bad.contains("since"), "{bad}");
+}

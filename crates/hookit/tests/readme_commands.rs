@@ -56,6 +56,7 @@ fn every_command_in_the_readme_exists() {
         vec!["partner", "enable"],
         vec!["map", "list"],
         vec!["map", "delete"],
+        vec!["audit"],
         vec!["serve"],
         vec!["listen"],
         vec!["demo"],

@@ -477,8 +477,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_audit(&self, page: u32, size: u32) -> StoreResult<AuditPage> {
-        self.read(move |conn| operators::list_audit(conn, page, size))
+    async fn list_audit(&self, query: AuditQuery) -> StoreResult<AuditPage> {
+        self.read(move |conn| operators::list_audit(conn, &query))
             .await
     }
 

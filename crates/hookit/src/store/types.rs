@@ -383,6 +383,20 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// Which audit entries to list, newest first; every filter narrows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only what this operator token (by name) did.
+    pub actor: Option<String>,
+    /// Only this action (`partner.disabled`, …).
+    pub action: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<Millis>,
+    /// From 1.
+    pub page: u32,
+    pub size: u32,
+}
+
 /// A page of the audit log.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditPage {

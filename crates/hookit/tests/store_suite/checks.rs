@@ -794,7 +794,12 @@ pub async fn audit_is_written_with_the_action(store: &dyn Store) {
         .set_partner_enabled(&p.id, false, audit("partner.disabled"))
         .await
         .expect("disable");
-    let log = store.list_audit(1, 10).await.expect("audit");
+    let page = |page: u32, size: u32| AuditQuery {
+        page,
+        size,
+        ..AuditQuery::default()
+    };
+    let log = store.list_audit(page(1, 10)).await.expect("audit");
     let actions: Vec<&str> = log.entries.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -803,8 +808,46 @@ pub async fn audit_is_written_with_the_action(store: &dyn Store) {
     );
     assert_eq!(log.total, 2);
     assert_eq!(
-        store.list_audit(2, 1).await.expect("page 2").entries[0].action,
+        store.list_audit(page(2, 1)).await.expect("page 2").entries[0].action,
         "partner.created"
+    );
+    // Filters narrow, and count what they match.
+    let only = |actor: Option<&str>, action: Option<&str>, since: Option<Millis>| AuditQuery {
+        actor: actor.map(str::to_owned),
+        action: action.map(str::to_owned),
+        since,
+        ..page(1, 10)
+    };
+    let disabled = store
+        .list_audit(only(None, Some("partner.disabled"), None))
+        .await
+        .expect("by action");
+    assert_eq!((disabled.total, disabled.entries.len()), (1, 1));
+    assert_eq!(disabled.entries[0].action, "partner.disabled");
+    let actor = log.entries[0].actor.clone();
+    let by_actor = store
+        .list_audit(only(Some(&actor), None, None))
+        .await
+        .expect("by actor");
+    assert_eq!(by_actor.total, 2);
+    let nobody = store
+        .list_audit(only(Some("nobody"), None, None))
+        .await
+        .expect("by another actor");
+    assert_eq!(nobody.total, 0);
+    let newest = log.entries[0].at;
+    let since = store
+        .list_audit(only(None, None, Some(newest + 1)))
+        .await
+        .expect("since");
+    assert_eq!(since.total, 0, "nothing after the newest entry");
+    let since = store
+        .list_audit(only(None, None, Some(newest)))
+        .await
+        .expect("since");
+    assert!(
+        since.total >= 1,
+        "the newest entry is at or after its own time"
     );
 }
 

@@ -99,7 +99,7 @@ impl DeliveryQuery {
     }
 }
 
-fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
         .map_err(|err| ApiError::invalid_field(field, format!("must be an RFC 3339 time: {err}")))

@@ -142,6 +142,13 @@ pub(super) async fn revoke_token(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// Only what this operator token did (its name: `root`, or a minted one's).
+    actor: Option<String>,
+    /// Only this action (`partner.created`, `partner.disabled`, `mapping.upserted`, …).
+    action: Option<String>,
+    /// Only entries at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    since: Option<String>,
     /// From 1 (default 1).
     #[param(minimum = 1)]
     page: Option<u32>,
@@ -156,8 +163,8 @@ pub(super) struct AuditQuery {
     tag = "operator",
     params(AuditQuery),
     responses(
-        (status = 200, description = "Operator actions, newest first, each with the name of the token that acted.", body = AuditPageData),
-        (status = 400, description = "`request_invalid`: `page` or `size` is out of range or unknown.", body = ErrorBody),
+        (status = 200, description = "Operator actions, newest first, each with the name of the token that acted; `total` counts what the filters match.", body = AuditPageData),
+        (status = 400, description = "`request_invalid`: `page` or `size` is out of range, `since` is not an RFC 3339 time, or a parameter is unknown.", body = ErrorBody),
     ),
 )]
 pub(super) async fn list_audit(
@@ -172,5 +179,17 @@ pub(super) async fn list_audit(
     if !(1..=500).contains(&size) {
         return Err(ApiError::invalid_field("size", "must be between 1 and 500"));
     }
-    Ok(data(state.store.list_audit(page, size).await?))
+    let since = query
+        .since
+        .as_deref()
+        .map(|text| super::deliveries::parse_time("since", text))
+        .transpose()?;
+    let audit = crate::store::AuditQuery {
+        actor: query.actor,
+        action: query.action,
+        since,
+        page,
+        size,
+    };
+    Ok(data(state.store.list_audit(audit).await?))
 }

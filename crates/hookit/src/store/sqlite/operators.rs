@@ -21,24 +21,33 @@ pub(super) fn record_audit(tx: &Transaction<'_>, entry: &AuditEntry) -> StoreRes
     Ok(())
 }
 
-pub(super) fn list_audit(conn: &Connection, page: u32, size: u32) -> StoreResult<AuditPage> {
-    let total: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))?;
-    let offset = i64::from(page.saturating_sub(1)) * i64::from(size);
+pub(super) fn list_audit(conn: &Connection, query: &AuditQuery) -> StoreResult<AuditPage> {
+    let (page, size) = (query.page.max(1), query.size);
+    let filter = "(?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2)
+                  AND (?3 IS NULL OR at >= ?3)";
+    let filters = params![query.actor, query.action, query.since];
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM audit_log WHERE {filter}"))?
+        .query_row(filters, |row| row.get(0))?;
+    let offset = i64::from(page - 1) * i64::from(size);
     let entries = conn
-        .prepare_cached(
-            "SELECT at, actor, action, target, details FROM audit_log
-             ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+        .prepare_cached(&format!(
+            "SELECT at, actor, action, target, details FROM audit_log WHERE {filter}
+             ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+        ))?
+        .query_map(
+            params![query.actor, query.action, query.since, size, offset],
+            |row| {
+                let details: String = row.get(4)?;
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    actor: row.get(1)?,
+                    action: row.get(2)?,
+                    target: row.get(3)?,
+                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                })
+            },
         )?
-        .query_map(params![size, offset], |row| {
-            let details: String = row.get(4)?;
-            Ok(AuditEntry {
-                at: row.get(0)?,
-                actor: row.get(1)?,
-                action: row.get(2)?,
-                target: row.get(3)?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
-            })
-        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(AuditPage {
         entries,
