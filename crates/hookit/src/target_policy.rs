@@ -116,7 +116,9 @@ pub enum TargetUrlError {
         "webhook URL {url:?} is not a valid absolute URL ({reason}); expected e.g. https://partner.example.com/klikit/webhooks"
     )]
     Malformed { url: String, reason: String },
-    #[error("webhook URL is {len} characters long; at most {MAX_URL_LEN} are allowed")]
+    #[error(
+        "webhook URL is {len} characters long (percent-encoded); at most {MAX_URL_LEN} are allowed"
+    )]
     TooLong { len: usize },
     #[error("webhook URL must use https (got {url}); expected https://…")]
     UnsupportedScheme { url: String },
@@ -177,6 +179,11 @@ pub fn validate_target_url(url: &str, allow_private: bool) -> Result<TargetUrl, 
     };
     if parsed.fragment().is_some() {
         return Err(TargetUrlError::Fragment { url: shown });
+    }
+    // The stored form is the normalised one (percent-encoded), which can be several
+    // times the given text: bound what is stored, not only what was sent.
+    if shown.len() > MAX_URL_LEN {
+        return Err(TargetUrlError::TooLong { len: shown.len() });
     }
     if !allow_private {
         let reason = match literal_ip(host) {

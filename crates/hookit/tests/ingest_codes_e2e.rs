@@ -110,3 +110,41 @@ async fn payment_sent_flat_and_nested_must_agree() {
     );
     assert!(record.get("payment").is_none(), "{record}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_must_be_visible_ascii_as_its_error_says() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let body = json!({ "event": CREATED, "order": order(8200, 1, 2, 1) }).to_string();
+    let push = |key: &'static str| {
+        let body = body.clone();
+        let base = serve.base.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/v1/ingest/orders"))
+                .bearer_auth(harness::INGEST_TOKEN)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(body)
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let answer: serde_json::Value = response.json().await.expect("json");
+            (status, answer)
+        }
+    };
+    for key in ["push 8200", "push\t8200"] {
+        let (status, answer) = push(key).await;
+        assert_eq!(status, 400, "{key:?}: {answer}");
+        assert_eq!(answer["error"]["details"]["field"], "Idempotency-Key");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("visible ASCII")),
+            "{answer}"
+        );
+    }
+    let (status, answer) = push("push-8200_v1~ok").await;
+    assert_eq!(status, 202, "{answer}");
+}

@@ -165,11 +165,16 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
+    // Visible ASCII only (`!` to `~`): no spaces, tabs or other controls inside a key.
     value
         .to_str()
         .ok()
         .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY)
+        .filter(|key| {
+            !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic())
+        })
         .map(|key| Some(key.to_owned()))
         .ok_or_else(|| {
             ApiError::invalid_field(

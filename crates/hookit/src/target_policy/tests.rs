@@ -144,6 +144,14 @@ fn url_validation_table() {
         validate_target_url(&long, false),
         Err(TargetUrlError::TooLong { .. })
     ));
+    // Under the limit as sent, three times over it once percent-encoded: the stored
+    // form is what is bounded.
+    let encoded = format!("https://example.com/{}", "é".repeat(MAX_URL_LEN / 3));
+    assert!(encoded.len() <= MAX_URL_LEN);
+    assert!(matches!(
+        validate_target_url(&encoded, false),
+        Err(TargetUrlError::TooLong { len }) if len > MAX_URL_LEN
+    ));
 }
 
 /// A one-response-per-connection HTTP server on 127.0.0.1; `{port}` in `response` is
