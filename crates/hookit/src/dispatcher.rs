@@ -443,7 +443,7 @@ fn observe(
             tracing::warn!(
                 event_id = %delivery.event_id,
                 partner_id = %delivery.partner_id,
-                url = %delivery.url,
+                url = %url_for_log(&delivery.url),
                 attempts = delivery.attempt_number,
                 error_kind = %error_kind,
                 "delivery is dead: its retry schedule is exhausted; fix the endpoint and \
@@ -453,4 +453,36 @@ fn observe(
         }
     };
     metrics.attempt(&delivery.partner_id, outcome, report.duration.as_secs_f64());
+}
+
+/// A webhook URL as the log shows it: without its query, where partners often put an
+/// access token.
+fn url_for_log(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.query().is_some() {
+                parsed.set_query(Some("[redacted]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_for_log;
+
+    #[test]
+    fn the_log_never_shows_a_webhook_urls_query() {
+        assert_eq!(
+            url_for_log("https://pos.example/hooks?token=s3cret&x=1"),
+            "https://pos.example/hooks?[redacted]"
+        );
+        assert_eq!(
+            url_for_log("https://pos.example/hooks"),
+            "https://pos.example/hooks"
+        );
+        assert_eq!(url_for_log("not a url?token=s3cret"), "not a url");
+    }
 }
