@@ -355,9 +355,19 @@ impl<T> UrlSlots<T> {
         let slots = self.clone();
         let mut urls: HashMap<String, usize> = HashMap::new();
         let mut hosts: HashMap<String, usize> = HashMap::new();
+        // A claim offers the same few URLs many times, on the store's writer thread:
+        // parse each one's host once.
+        let mut host_of_url: HashMap<String, String> = HashMap::new();
         let mut slow = 0;
         move |url| {
-            let host = host_of(url);
+            let host = match host_of_url.get(url) {
+                Some(host) => host.clone(),
+                None => {
+                    let host = host_of(url);
+                    host_of_url.insert(url.to_owned(), host.clone());
+                    host
+                }
+            };
             let now = Instant::now();
             let limits = &slots.limits;
             let counts = slots.counts();
