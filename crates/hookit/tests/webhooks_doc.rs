@@ -9,6 +9,8 @@
 //!   `updated_at` is checked to be hookit's own RFC 3339 UTC time with milliseconds);
 //! - `headers`: its headers (`…` stands for the rest of a value that differs);
 //! - `partner-status`: sent as the partner to `PATCH /v1/partner/orders/{id}/status`;
+//! - `retry`: a cart update whose first attempt the receiver answers 500, and the
+//!   attempts it saw (same event id, same body bytes);
 //! - `arrivals`: a dead delivery replayed after newer changes of its order, and what
 //!   the receiver saw, in order;
 //! - `test-webhook-request` / `test-webhook-answer`: `POST /v1/partner/webhooks/test`
@@ -155,6 +157,7 @@ async fn every_example_in_the_webhooks_page_holds_against_a_real_server() {
             "webhook" => webhook(&walk, block),
             "headers" => headers(&walk, block),
             "partner-status" => partner_status(&mut walk, block).await,
+            "retry" => retry(&mut walk, block).await,
             "arrivals" => arrivals(&walk, block, brand, branch).await,
             "test-webhook-request" => test_webhook_request(&mut walk, block).await,
             "test-webhook-answer" => test_webhook_answer(&walk, block),
@@ -235,6 +238,45 @@ async fn partner_status(walk: &mut Walk, block: &Block) {
         delivery.json()["orders"][0]["version"],
         answer["data"]["version"]
     );
+}
+
+/// A cart update whose first attempt fails: the attempts the receiver saw.
+async fn retry(walk: &mut Walk, block: &Block) {
+    let mut order = walk.order.clone();
+    order["cart"] = json!([]);
+    order["updated_at"] = json!("2026-12-02T10:09:00Z");
+    let before = walk.receiver.on(PATH).len();
+    walk.receiver.set(PATH, Behaviour::FailFirst(1));
+    let (status, answer) = walk.serve.ingest("klikit.order.cart.updated", order).await;
+    assert_eq!(status, 202, "{answer}");
+    let received = walk.receiver.wait_for(PATH, before + 2, WAIT).await;
+    walk.receiver.set(PATH, Behaviour::Ok);
+    walk.seen = received.len();
+    let attempts = &received[before..];
+    let lines: Vec<&str> = block.text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(attempts.len(), lines.len(), "{lines:?}");
+    let field = |line: &str, name: &str| -> String {
+        let (_, rest) = line
+            .split_once(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("{name} not in {line:?}"));
+        rest.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (attempt, line) in attempts.iter().zip(&lines) {
+        for name in ["x-klikit-event-type", "x-klikit-delivery-attempt"] {
+            assert_eq!(attempt.header(name), field(line, name), "{line}");
+        }
+        assert_eq!(
+            attempt.answered.to_string(),
+            field(line, "answered"),
+            "{line}"
+        );
+        assert_eq!(attempt.event_id(), attempts[0].event_id(), "one event id");
+        assert_eq!(attempt.body, attempts[0].body, "the same body bytes");
+    }
+    walk.last = attempts.last().cloned();
 }
 
 /// The page's scenario: an order's `created` delivery goes dead (its endpoint fails
