@@ -55,7 +55,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "PATH")]
     pub dedupe_db: Option<PathBuf>,
 
-    /// Print one JSON object per event (NDJSON) instead of one line of text.
+    /// Print one JSON object per delivery (NDJSON) instead of one line of text.
     #[arg(long)]
     pub json: bool,
 
