@@ -4,15 +4,21 @@
 //! 100 ms tick, a short retry schedule) and a partner's webhook receiver on loopback,
 //! onboards a partner through the operator API, streams a realistic order flow
 //! through the ingest and partner APIs, makes trouble on purpose (failed attempts, an
-//! endpoint offline for a while, a delivery that goes dead and is replayed), waits
-//! until everything is delivered, and prints what happened with each guarantee
-//! checked. It fails (non-zero exit) when a guarantee was broken.
+//! endpoint offline for a while, a delivery that goes dead while its order moves on
+//! and is replayed, a slow handler that times out, a webhook-secret rotation), waits
+//! until everything is delivered, and prints one delivery as received and what
+//! happened, with each guarantee checked by the receiver and by a second verifier
+//! independent of this project's crate. A guarantee the run had nothing to show for
+//! is printed as not exercised; the plan sees to it that even `--orders 5` exercises
+//! every one. It fails (non-zero exit) when a guarantee was broken.
 //!
 //! The demo is only a client: it uses the same APIs an operator, klikit's order
 //! platform and a partner would, and reads hookit's own numbers from them.
 
 mod client;
+mod data_dir;
 mod driver;
+mod independent;
 mod orders;
 mod plan;
 mod receiver;
@@ -25,6 +31,7 @@ use crate::credentials::Secret;
 use crate::serve::Server;
 pub use client::DemoError;
 use client::{Client, PartnerKeys};
+use data_dir::{DataDir, read_token};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use receiver::Receiver;
 use serde_json::json;
@@ -42,6 +49,11 @@ const TICK: Duration = Duration::from_millis(100);
 /// When, after the stream starts, the down branch goes offline, and for how long.
 const OUTAGE_AFTER: Duration = Duration::from_millis(1000);
 const OUTAGE_LENGTH: Duration = Duration::from_millis(2000);
+/// hookit's attempt timeout in the demo, and how long the slow handler takes.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+const SLOW_HANDLER: Duration = Duration::from_millis(1300);
+/// When, after the stream starts, the operator rotates the webhook secret.
+const ROTATE_AFTER: Duration = Duration::from_millis(1200);
 
 /// Arguments of `hookit demo`.
 #[derive(Debug, clap::Args)]
@@ -67,6 +79,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let mut config = ServeConfig::for_tests(&data.path);
     config.tick = TICK;
     config.retry_schedule = RETRY_SCHEDULE_MS.map(Duration::from_millis).to_vec();
+    config.attempt_timeout = ATTEMPT_TIMEOUT;
     config.operator_token = None;
     config.ingest_token = None;
     let server = Server::start(config).await?;
@@ -92,7 +105,7 @@ async fn demo(
         read_token(data_dir, "ingest-token")?,
     )?;
     let keys = onboard(&client).await?;
-    let receiver = Receiver::start(keys.webhook_secret_key.clone()).await?;
+    let receiver = Receiver::start(keys.webhook_secret_key.clone(), SLOW_HANDLER).await?;
     let mapped = map_urls(&client, &keys, &receiver.base).await?;
     let plan = plan::plan(args.orders as usize, args.seed);
     print_intro(
@@ -126,8 +139,21 @@ async fn demo(
     );
     let (watcher, watch) =
         trouble::watch_dead(client.clone(), Arc::clone(&state), narrator.clone());
+    let rotation = trouble::rotate_webhook_secret(
+        client.clone(),
+        keys.id.clone(),
+        Arc::clone(&state),
+        narrator.clone(),
+        ROTATE_AFTER,
+    );
     narrator.say(&format!("streaming {} orders …", plan.orders.len()));
     let stream = driver::drive(&client, &keys, plan, args.seed, &pushed).await;
+    // However short the stream, the rotation happens before the last deliveries.
+    let rotation = match rotation.await {
+        Ok(None) => Ok(()),
+        Ok(Some(err)) => Err(err),
+        Err(err) => Err(format!("the rotation task failed: {err}")),
+    };
     let waited = match &stream {
         Ok(driven) => {
             narrator.say(&format!(
@@ -154,6 +180,11 @@ async fn demo(
     let duplicate = duplicate.transpose()?;
     let deliveries = client.all_deliveries().await?;
     let metrics = client.metrics().await?;
+    let slow_event = state.books().slow_event.clone();
+    let slow_timeout_recorded = match slow_event {
+        Some(event_id) => client.attempt_timed_out(&event_id).await?,
+        None => false,
+    };
     let watch = std::mem::take(&mut *watch.lock().unwrap_or_else(|p| p.into_inner()));
     let summary = {
         let books = state.books();
@@ -167,6 +198,8 @@ async fn demo(
             metrics: &metrics,
             watch: &watch,
             duplicate_replay: duplicate.as_ref(),
+            rotation,
+            slow_timeout_recorded,
         })
     };
     receiver.stop();
@@ -190,14 +223,19 @@ fn print_intro(
         data_dir.display()
     );
     println!(
-        "             tick {} ms; retries after {} ms, then dead",
+        "             tick {} ms; attempt timeout {} ms; retries after {} ms, then dead",
         TICK.as_millis(),
+        ATTEMPT_TIMEOUT.as_millis(),
         RETRY_SCHEDULE_MS.map(|ms| ms.to_string()).join(", ")
     );
     println!(
         "  receiver   {receiver} — on loopback, so this demo allows private targets (hookit refuses them by default)"
     );
     println!("  partner    {partner_id} onboarded through the operator API; {mapped} URL mappings");
+    println!(
+        "  trouble    a flaky receiver, lost acks, a branch offline, a dead delivery whose order moves on, \
+         a handler slower than the timeout, the webhook secret rotated mid-stream"
+    );
     println!(
         "  stream     {} orders, {} changes and {} deliberately stale pushes (seed {seed}), through the ingest and partner APIs\n",
         plan.orders.len(),
@@ -323,68 +361,5 @@ async fn replay_a_delivered_one(
             return Ok(DuplicateReplay { event_id, ignored });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn read_token(data_dir: &Path, name: &str) -> Result<Secret, DemoError> {
-    let path = data_dir.join(name);
-    let text = std::fs::read_to_string(&path).map_err(|err| {
-        format!(
-            "cannot read the {name} hookit created at {}: {err}",
-            path.display()
-        )
-    })?;
-    Ok(Secret::new(text.trim()))
-}
-
-/// The data directory: given (kept), or a fresh temporary one (removed when dropped).
-struct DataDir {
-    path: PathBuf,
-    temporary: bool,
-}
-
-impl DataDir {
-    fn prepare(given: Option<PathBuf>) -> Result<DataDir, DemoError> {
-        let (path, temporary) = match given {
-            Some(path) => (path, false),
-            None => {
-                let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
-                let name = format!("hookit-demo-{}-{stamp}", std::process::id());
-                (std::env::temp_dir().join(name), true)
-            }
-        };
-        std::fs::create_dir_all(&path)
-            .map_err(|err| format!("cannot create the data directory {}: {err}", path.display()))?;
-        crate::private_files::tighten(&path, 0o700).map_err(|err| {
-            format!(
-                "cannot make the data directory {} owner-only: {err}",
-                path.display()
-            )
-        })?;
-        if !temporary && path.join("hookit.db").exists() {
-            return Err(format!(
-                "{} already holds a hookit database; the demo needs a fresh one: \
-                 pass an empty or new --data-dir, or leave it out",
-                path.display()
-            )
-            .into());
-        }
-        Ok(DataDir { path, temporary })
-    }
-
-    fn farewell(&self) -> String {
-        if self.temporary {
-            "; its temporary data directory is removed".into()
-        } else {
-            format!("; its data is kept in {}", self.path.display())
-        }
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
     }
 }

@@ -1,32 +1,33 @@
 //! `hookit listen`: a local webhook receiver for partners.
 //!
 //! It does what a partner's endpoint should do, visibly: verify the signature first
-//! (403 with the reason), parse the envelope (400 if a signed body is not one),
-//! de-dupe on the event id (a repeat answers 200 `duplicate-ignored` and is not
-//! printed), and print one line per new event on stdout (`--json`: one NDJSON object).
-//! `--fail-first N` answers 500 to the first N deliveries of each event id so the
-//! sender's retries can be watched. Start-up notes, warnings and rejections go to
-//! stderr; the secret is never printed.
+//! (403 with the reason; for a mismatch, whether the body looks re-serialised or the
+//! secret wrong), parse the envelope (400 if a signed body is not one), de-dupe on the
+//! event id (a repeat answers 200 `duplicate-ignored`), and print one line per
+//! delivery on stdout — first sightings, retries and duplicates, each with its event
+//! id and attempt (`--json`: one NDJSON object). `--fail-first N` answers 500 to the
+//! first N deliveries of each event id so the sender's retries can be watched;
+//! `--delay` makes the handler slow; `--forward-to URL` hands every verified delivery,
+//! unchanged, to the partner's own application and answers with its status.
+//! Start-up notes, warnings and rejections go to stderr; the secret is never printed.
 
-use std::collections::HashMap;
+mod diagnosis;
+mod forward;
+mod handler;
+mod report;
+
 use std::fmt;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRef, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::Router;
 use axum::routing::post;
-use axum::{Json, Router};
-use chrono::{SecondsFormat, Utc};
-use klikit_webhook::axum::{VerifiedEvent, VerifiedEventRejection, WebhookSecretKey};
-use klikit_webhook::{Dedupe, Envelope, MemoryDedupe, Order, OrderStatus, SqliteDedupe};
-use klikit_webhook::{DedupeError, WebhookEvent};
-use serde::Serialize;
+use klikit_webhook::{Dedupe, DedupeError, MemoryDedupe, SqliteDedupe};
+
+use handler::ListenState;
 
 /// How many event ids the in-memory de-dupe remembers, and for how long.
 const MEMORY_DEDUPE_CAPACITY: usize = 100_000;
@@ -54,13 +55,42 @@ pub struct ListenArgs {
     #[arg(long, value_name = "PATH")]
     pub dedupe_db: Option<PathBuf>,
 
-    /// Print one JSON object per event (NDJSON) instead of one line of text.
+    /// Print one JSON object per delivery (NDJSON) instead of one line of text.
     #[arg(long)]
     pub json: bool,
 
     /// Answer 500 to the first N deliveries of each event id, to watch retries.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fail_first: u32,
+
+    /// Take this long before answering each verified delivery, to see what a slow
+    /// handler does to the sender (hookit gives up on an attempt after 10 s by
+    /// default). E.g. `12s`, `250ms`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
+    pub delay: Option<Duration>,
+
+    /// Forward each verified delivery, headers and raw body unchanged, to your own
+    /// application at this URL, and answer with its status (e.g.
+    /// http://127.0.0.1:3000/klikit/webhooks).
+    #[arg(long, value_name = "URL", value_parser = parse_forward_url)]
+    pub forward_to: Option<String>,
+}
+
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text).map_err(|err| err.to_string())
+}
+
+fn parse_forward_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|err| {
+        format!("{text:?} is not a URL ({err}); expected e.g. http://127.0.0.1:3000/webhooks")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{text:?} is not an http:// or https:// URL; expected e.g. \
+             http://127.0.0.1:3000/webhooks"
+        ));
+    }
+    Ok(url.to_string())
 }
 
 /// A secret given on the command line or in the environment; `Debug` never shows it.
@@ -122,6 +152,9 @@ pub enum ListenError {
     /// A background task failed.
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The forwarding client could not be set up.
+    #[error(transparent)]
+    Forward(#[from] forward::ForwardError),
 }
 
 /// Runs the receiver until Ctrl-C or SIGTERM.
@@ -159,16 +192,31 @@ async fn serve(args: ListenArgs) -> Result<(), ListenError> {
             n = args.fail_first
         );
     }
+    if let Some(delay) = args.delay {
+        eprintln!(
+            "hookit listen: --delay {}: each verified delivery is answered that much later",
+            crate::config::format_duration(delay)
+        );
+    }
+    let forwarder = args.forward_to.map(forward::Forwarder::new).transpose()?;
+    if let Some(forwarder) = &forwarder {
+        eprintln!(
+            "hookit listen: forwarding each verified delivery to {}; its status is the answer",
+            forwarder.url()
+        );
+    }
     let state = ListenState {
-        secret: WebhookSecretKey::new(secret),
+        secret: klikit_webhook::axum::WebhookSecretKey::new(secret),
         dedupe,
         fail_first: args.fail_first,
         failures: Arc::default(),
         json: args.json,
+        delay: args.delay,
+        forwarder,
     };
     let app = Router::new()
-        .route("/", post(deliver))
-        .route("/{*path}", post(deliver))
+        .route("/", post(handler::deliver))
+        .route("/{*path}", post(handler::deliver))
         .with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -238,229 +286,21 @@ async fn shutdown_signal() {
     eprintln!("hookit listen: shutting down");
 }
 
-#[derive(Clone)]
-struct ListenState {
-    secret: WebhookSecretKey,
-    dedupe: Arc<dyn Dedupe>,
-    fail_first: u32,
-    /// Deliveries answered 500 so far, per event id (for `--fail-first`).
-    failures: Arc<tokio::sync::Mutex<HashMap<String, u32>>>,
-    json: bool,
-}
-
-impl FromRef<ListenState> for WebhookSecretKey {
-    fn from_ref(state: &ListenState) -> Self {
-        state.secret.clone()
-    }
-}
-
-impl ListenState {
-    /// Counts a delivery of `event_id` against `--fail-first`; `Some(n)` means answer
-    /// 500 as the n-th failure.
-    async fn take_planned_failure(&self, event_id: &str) -> Option<u32> {
-        if self.fail_first == 0 {
-            return None;
-        }
-        let mut failures = self.failures.lock().await;
-        let count = failures.entry(event_id.to_owned()).or_insert(0);
-        (*count < self.fail_first).then(|| {
-            *count += 1;
-            *count
-        })
-    }
-}
-
-fn status_response(status: &str) -> Response {
-    Json(serde_json::json!({ "status": status })).into_response()
-}
-
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": code, "message": message}});
-    (status, Json(body)).into_response()
-}
-
-async fn deliver(
-    State(state): State<ListenState>,
-    verified: Result<VerifiedEvent, VerifiedEventRejection>,
-) -> Response {
-    let event = match verified {
-        Ok(VerifiedEvent(event)) => event,
-        Err(rejection) => {
-            eprintln!(
-                "hookit listen: rejected ({} {}): {rejection}",
-                rejection.status().as_u16(),
-                rejection.code()
-            );
-            return rejection.into_response();
-        }
-    };
-    if let Some(nth) = state.take_planned_failure(&event.event_id).await {
-        eprintln!(
-            "hookit listen: answered 500 to {} (--fail-first: failure {nth} of {})",
-            event.event_id, state.fail_first
-        );
-        let message = format!(
-            "planned failure {nth} of {} for this event id (--fail-first)",
-            state.fail_first
-        );
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "fail_first", &message);
-    }
-    let dedupe = Arc::clone(&state.dedupe);
-    let event_id = event.event_id.clone();
-    let handled = tokio::task::spawn_blocking(move || dedupe.already_handled(&event_id)).await;
-    match flatten(handled) {
-        Ok(true) => return status_response("duplicate-ignored"),
-        Ok(false) => {}
-        Err(err) => return dedupe_failed(&event.event_id, &err),
-    }
-    print_event(&event, state.json);
-    // Recorded only now that the event was handled (printed).
-    let dedupe = Arc::clone(&state.dedupe);
-    let event_id = event.event_id.clone();
-    let recorded = tokio::task::spawn_blocking(move || dedupe.record_handled(&event_id)).await;
-    match flatten(recorded) {
-        Ok(()) => status_response("ok"),
-        Err(err) => dedupe_failed(&event.event_id, &err),
-    }
-}
-
-fn flatten<T>(joined: Result<Result<T, DedupeError>, tokio::task::JoinError>) -> Result<T, String> {
-    joined
-        .map_err(|err| err.to_string())
-        .and_then(|result| result.map_err(|err| err.to_string()))
-}
-
-fn dedupe_failed(event_id: &str, err: &str) -> Response {
-    eprintln!("hookit listen: de-dupe failed for {event_id}: {err}");
-    let message = format!("de-dupe store failed, retry later: {err}");
-    error_response(StatusCode::SERVICE_UNAVAILABLE, "dedupe_failed", &message)
-}
-
-fn status_label(order: &Order) -> String {
-    match order.status {
-        Some(OrderStatus::Unknown(code)) => format!("UNKNOWN({code})"),
-        Some(status) => status.name().to_owned(),
-        None => "NO_STATUS".to_owned(),
-    }
-}
-
-/// One event as printed by `--json`.
-#[derive(Serialize)]
-struct EventRecord<'a> {
-    received_at: String,
-    event_type: &'a str,
-    event_type_known: bool,
-    event_id: &'a str,
-    attempt: Option<u32>,
-    brand_id: i64,
-    branch_id: i64,
-    orders: Vec<OrderSummary>,
-    envelope: &'a Envelope,
-}
-
-#[derive(Serialize)]
-struct OrderSummary {
-    id: i64,
-    status: Option<i64>,
-    status_name: String,
-}
-
-fn event_line(event: &WebhookEvent, received_at: &str) -> String {
-    let orders: Vec<String> = event
-        .envelope
-        .orders
-        .iter()
-        .map(|order| format!("{} {}", order.id, status_label(order)))
-        .collect();
-    let mut line = format!(
-        "{received_at} {} {} brand={} branch={} orders=[{}]",
-        event.event_type_name(),
-        event.event_id,
-        event.envelope.brand_id,
-        event.envelope.branch_id,
-        orders.join(", ")
-    );
-    if let Some(attempt) = event.attempt {
-        line.push_str(&format!(" attempt={attempt}"));
-    }
-    line
-}
-
-fn event_json(event: &WebhookEvent, received_at: &str) -> String {
-    let record = EventRecord {
-        received_at: received_at.to_owned(),
-        event_type: event.event_type_name(),
-        event_type_known: event.event_type.is_ok(),
-        event_id: &event.event_id,
-        attempt: event.attempt,
-        brand_id: event.envelope.brand_id,
-        branch_id: event.envelope.branch_id,
-        orders: event
-            .envelope
-            .orders
-            .iter()
-            .map(|order| OrderSummary {
-                id: order.id,
-                status: order.status.map(OrderStatus::code),
-                status_name: status_label(order),
-            })
-            .collect(),
-        envelope: &event.envelope,
-    };
-    serde_json::to_string(&record).unwrap_or_else(|err| {
-        serde_json::json!({"event_id": event.event_id, "error": err.to_string()}).to_string()
-    })
-}
-
-fn print_event(event: &WebhookEvent, json: bool) {
-    let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    let line = if json {
-        event_json(event, &received_at)
-    } else {
-        event_line(event, &received_at)
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A closed stdout (e.g. `| head`) must not fail the delivery: it was handled.
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(body: &str) -> WebhookEvent {
-        WebhookEvent {
-            event_type: "klikit.order.status.updated".parse(),
-            event_id: "evt_01".to_owned(),
-            attempt: None,
-            envelope: Envelope::from_json_bytes(body.as_bytes()).expect("valid envelope"),
-        }
-    }
-
-    #[test]
-    fn text_line_names_each_order_status() {
-        let event = event(
-            r#"{"brand_id":663,"branch_id":1062,"orders":[{"id":7585307,"status":2},{"id":8,"status":42},{"id":9}]}"#,
-        );
-        assert_eq!(
-            event_line(&event, "2026-11-28T15:04:05Z"),
-            "2026-11-28T15:04:05Z klikit.order.status.updated evt_01 brand=663 branch=1062 \
-             orders=[7585307 ACCEPTED, 8 UNKNOWN(42), 9 NO_STATUS]"
-        );
-    }
-
-    #[test]
-    fn json_line_keeps_money_exact() {
-        let event = event(r#"{"brand_id":1,"branch_id":2,"orders":[{"id":3,"total":12.50}]}"#);
-        let line = event_json(&event, "2026-11-28T15:04:05Z");
-        assert!(line.contains(r#""total":12.50"#), "{line}");
-        let value: serde_json::Value = serde_json::from_str(&line).expect("one JSON object");
-        assert_eq!(value["orders"][0]["status_name"], "NO_STATUS");
-    }
 
     #[test]
     fn secret_is_not_debug_printed() {
         let printed = format!("{:?}", SecretArg("whsk_live_secret".to_owned()));
         assert!(!printed.contains("whsk_live_secret"));
+    }
+
+    #[test]
+    fn forward_urls_must_be_http() {
+        assert!(parse_forward_url("http://127.0.0.1:3000/hooks").is_ok());
+        let err = parse_forward_url("ftp://127.0.0.1/").expect_err("not http");
+        assert!(err.contains("http://"), "{err}");
+        assert!(parse_forward_url("127.0.0.1:3000").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! End-to-end tests of `hookit listen`: the real binary on `127.0.0.1:0`, driven over
 //! HTTP with the seed's example body exactly as the seed page prints it.
 
+mod harness;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -137,6 +139,19 @@ impl Listener {
         }
     }
 
+    /// Waits until stderr has a line containing `needle` (the line is written before
+    /// the answer is sent, but the reader thread may lag a little); returns it all.
+    fn wait_for_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stderr = self.stderr_lines().join("\n");
+            if stderr.contains(needle) || Instant::now() > deadline {
+                return stderr;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
@@ -180,6 +195,16 @@ impl Answer {
 }
 
 async fn post(url: &str, event_id: &str, signature: Option<&str>, body: &[u8]) -> Answer {
+    post_attempt(url, event_id, 1, signature, body).await
+}
+
+async fn post_attempt(
+    url: &str,
+    event_id: &str,
+    attempt: u32,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Answer {
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -189,7 +214,7 @@ async fn post(url: &str, event_id: &str, signature: Option<&str>, body: &[u8]) -
         .header("content-type", "application/json")
         .header(header::EVENT_ID, event_id)
         .header(header::EVENT_TYPE, STATUS_UPDATED)
-        .header(header::DELIVERY_ATTEMPT, "1")
+        .header(header::DELIVERY_ATTEMPT, attempt.to_string())
         .body(body.to_vec());
     if let Some(signature) = signature {
         request = request.header(header::SIGNATURE, signature);
@@ -197,8 +222,8 @@ async fn post(url: &str, event_id: &str, signature: Option<&str>, body: &[u8]) -
     let response = request.send().await.expect("hookit listen answers");
     let status = response.status().as_u16();
     let bytes = response.bytes().await.expect("body");
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| panic!("JSON body, got {:?}", String::from_utf8_lossy(&bytes)));
+    // hookit listen answers JSON; a forwarded answer is the application's own body.
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     Answer { status, json }
 }
 
@@ -257,14 +282,18 @@ async fn seed_body_is_verified_printed_once_and_bad_deliveries_are_refused() {
     // printed all it ever will.
     let sentinel = post(&url, "evt_seed_6", Some(&seed.signature), &seed.body).await;
     assert_eq!(sentinel.status, 200);
-    let stdout = listener.wait_for_stdout(2);
+    let stdout = listener.wait_for_stdout(3);
     assert_eq!(
         stdout.len(),
-        2,
-        "the first event and the sentinel, nothing for the duplicate or the refused ones: \
+        3,
+        "the first event, its duplicate and the sentinel, nothing for the refused ones: \
          {stdout:?}"
     );
-    assert!(stdout[1].contains("evt_seed_6"), "{stdout:?}");
+    assert!(
+        stdout[1].contains("evt_seed_1") && stdout[1].contains("duplicate"),
+        "{stdout:?}"
+    );
+    assert!(stdout[2].contains("evt_seed_6"), "{stdout:?}");
     let line = &stdout[0];
     assert!(
         line.contains(
@@ -317,7 +346,17 @@ async fn fail_first_answers_500_until_the_nth_delivery() {
     )
     .await;
     assert_eq!(other.status, 500, "failures are counted per event id");
-    assert_eq!(listener.wait_for_stdout(1).len(), 1);
+    let lines = listener.wait_for_stdout(5);
+    assert_eq!(lines.len(), 5, "every delivery is printed: {lines:?}");
+    for (line, expected) in lines.iter().zip([
+        "failure 1 of 2",
+        "failure 2 of 2",
+        "attempt=1",
+        "duplicate",
+        "failure 1 of 2",
+    ]) {
+        assert!(line.contains(expected), "{expected:?} not in {line:?}");
+    }
 }
 
 #[tokio::test]
@@ -381,5 +420,200 @@ fn secret_with_a_trailing_newline_warns_loudly() {
     assert!(
         !stderr.contains(secret.trim()),
         "the secret must never be printed"
+    );
+}
+
+#[tokio::test]
+async fn retries_duplicates_and_rejections_are_printed_with_event_id_and_attempt() {
+    let seed = seed_case();
+    let listener = Listener::start(&["--fail-first", "1"], &seed.secret);
+    let url = listener.url.clone();
+    let sig = Some(seed.signature.as_str());
+    let statuses = [
+        post_attempt(&url, "evt_story", 1, sig, &seed.body)
+            .await
+            .status,
+        post_attempt(&url, "evt_story", 2, sig, &seed.body)
+            .await
+            .status,
+        post_attempt(&url, "evt_story", 3, sig, &seed.body)
+            .await
+            .status,
+    ];
+    assert_eq!(statuses, [500, 200, 200]);
+    let forged = sign(b"not the secret", &seed.body);
+    let refused = post_attempt(&url, "evt_forged", 4, Some(&forged), &seed.body).await;
+    assert_eq!(refused.status, 403);
+
+    let lines = listener.wait_for_stdout(3);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].contains("evt_story") && lines[0].contains("attempt=1 answered 500"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("evt_story") && lines[1].contains("attempt=2 retry"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("evt_story") && lines[2].contains("attempt=3 duplicate"),
+        "{lines:?}"
+    );
+    let rejected = "rejected evt_forged attempt=4 (403 signature_mismatch)";
+    let stderr = listener.wait_for_stderr(rejected);
+    assert!(stderr.contains(rejected), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_signature_mismatch_tells_a_reserialised_body_from_a_wrong_secret() {
+    let seed = seed_case();
+    let listener = Listener::start(&[], &seed.secret);
+    let compact = br#"{"brand_id":663,"branch_id":1062,"orders":[{"id":7585307,"status":2}]}"#;
+
+    // Signed by hookit over the compact bytes, then pretty-printed on the way.
+    let signature = sign(seed.secret.as_bytes(), compact);
+    let pretty = "{\n  \"brand_id\": 663,\n  \"branch_id\": 1062,\n  \"orders\": [\n    \
+                  {\"id\": 7585307, \"status\": 2}\n  ]\n}";
+    let reserialised = post(
+        &listener.url,
+        "evt_pretty",
+        Some(&signature),
+        pretty.as_bytes(),
+    )
+    .await;
+    assert_eq!(reserialised.status, 403);
+    let message = reserialised.json["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("body_reserialised"), "{message}");
+
+    // The bytes hookit sent, untouched, signed with another secret.
+    let other = sign(b"whsk_someone_elses_secret", compact);
+    let wrong = post(&listener.url, "evt_wrong_secret", Some(&other), compact).await;
+    assert_eq!(wrong.status, 403);
+    let message = wrong.json["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("wrong_secret_likely"), "{message}");
+
+    let stderr = listener.wait_for_stderr("rejected evt_wrong_secret");
+    assert!(
+        stderr.contains("rejected evt_pretty") && stderr.contains("body_reserialised"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rejected evt_wrong_secret") && stderr.contains("wrong_secret_likely"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn delay_holds_each_answer_back() {
+    let seed = seed_case();
+    let listener = Listener::start(&["--delay", "400ms"], &seed.secret);
+    let stderr = listener.wait_for_stderr("--delay 400ms");
+    assert!(stderr.contains("--delay 400ms"), "{stderr}");
+    // A sender that waits less than the delay gives up, as hookit does after its
+    // timeout.
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(50))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(format!("{}/slow", listener.url))
+        .header("content-type", "application/json")
+        .header(header::EVENT_ID, "evt_slow")
+        .header(header::EVENT_TYPE, STATUS_UPDATED)
+        .header(header::SIGNATURE, &seed.signature)
+        .body(seed.body.clone())
+        .send()
+        .await;
+    assert!(
+        gave_up.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "answered within 50 ms despite --delay 400ms: {gave_up:?}"
+    );
+    let started = Instant::now();
+    let answer = post(
+        &listener.url,
+        "evt_patient",
+        Some(&seed.signature),
+        &seed.body,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "answered after {:?}, before the delay",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn forward_to_hands_the_delivery_unchanged_to_the_app_and_answers_with_its_status() {
+    let seed = seed_case();
+    let app = harness::receiver::Receiver::start().await;
+    app.set("/app/hooks", harness::receiver::Behaviour::FailFirst(1));
+    let target = app.url("/app/hooks");
+    let listener = Listener::start(&["--forward-to", &target], &seed.secret);
+    let url = listener.url.clone();
+    let sig = Some(seed.signature.as_str());
+
+    let first = post_attempt(&url, "evt_fwd", 1, sig, &seed.body).await;
+    let retry = post_attempt(&url, "evt_fwd", 2, sig, &seed.body).await;
+    let again = post_attempt(&url, "evt_fwd", 3, sig, &seed.body).await;
+    assert_eq!(
+        [first.status, retry.status, again.status],
+        [500, 200, 200],
+        "the app's own answers"
+    );
+    let forged = sign(b"not the secret", &seed.body);
+    let refused = post(&url, "evt_fwd_forged", Some(&forged), &seed.body).await;
+    assert_eq!(refused.status, 403);
+
+    let received = app.on("/app/hooks");
+    assert_eq!(received.len(), 3, "a refused delivery is never forwarded");
+    for (request, attempt) in received.iter().zip(["1", "2", "3"]) {
+        assert_eq!(request.body, seed.body, "the raw body, byte for byte");
+        assert_eq!(request.header("x-klikit-signature"), seed.signature);
+        assert_eq!(request.header("x-klikit-event-id"), "evt_fwd");
+        assert_eq!(request.header("x-klikit-event-type"), STATUS_UPDATED);
+        assert_eq!(request.header("x-klikit-delivery-attempt"), attempt);
+        assert_eq!(request.header("content-type"), "application/json");
+    }
+    let lines = listener.wait_for_stdout(3);
+    assert!(
+        lines[0].contains("your application answered 500"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("your application answered 200"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("answered 200") && lines[2].contains("a duplicate"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn forward_to_an_app_that_is_not_running_answers_502() {
+    let seed = seed_case();
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("http://{}/hooks", closed.local_addr().expect("addr"));
+    drop(closed);
+    let listener = Listener::start(&["--forward-to", &target], &seed.secret);
+    let answer = post(
+        &listener.url,
+        "evt_nowhere",
+        Some(&seed.signature),
+        &seed.body,
+    )
+    .await;
+    assert_eq!(
+        (answer.status, answer.error_code()),
+        (502, "forward_failed")
+    );
+    let lines = listener.wait_for_stdout(1);
+    assert!(
+        lines[0].contains("evt_nowhere") && lines[0].contains("not forwarded"),
+        "{lines:?}"
     );
 }

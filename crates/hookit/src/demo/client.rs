@@ -186,6 +186,17 @@ impl Client {
         Ok(page["deliveries"].as_array().is_none_or(Vec::is_empty))
     }
 
+    /// Whether hookit recorded an attempt of the delivery as timed out.
+    pub async fn attempt_timed_out(&self, event_id: &str) -> Result<bool, DemoError> {
+        let path = format!("/v1/operator/deliveries/{event_id}");
+        let delivery = self.operator(reqwest::Method::GET, &path, None).await?;
+        Ok(delivery["attempts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|attempt| attempt["error_kind"] == "timeout"))
+    }
+
     /// `POST /v1/operator/deliveries/{event_id}/replay` (empty body).
     pub async fn replay(&self, event_id: &str) -> Result<Value, DemoError> {
         let path = format!("/v1/operator/deliveries/{event_id}/replay");

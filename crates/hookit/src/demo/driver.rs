@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 /// The pace of the stream.
 pub const ROUND: Duration = Duration::from_millis(50);
-/// The round whose batch push is sent twice under one idempotency key, as a platform
-/// retrying after a lost answer would.
+/// From this round on, the first push is sent twice under one idempotency key, as a
+/// platform retrying after a lost answer would.
 const RESEND_ROUND: usize = 10;
 /// The most changes in one push, well inside the ingest API's item and body limits.
 const MAX_PUSH_ITEMS: usize = 200;
@@ -118,7 +118,7 @@ pub async fn drive(
         }
         for (chunk, items) in items.chunks(MAX_PUSH_ITEMS).enumerate() {
             let key = format!("demo-{seed}-round-{round}-{chunk}");
-            let resend = round == RESEND_ROUND && chunk == 0;
+            let resend = round >= RESEND_ROUND && driven.resends == 0 && chunk == 0;
             push(client, items, &key, resend, &mut driven).await?;
             pushed.inc(items.iter().filter(|item| !item.late).count() as u64);
         }
@@ -147,7 +147,17 @@ async fn push(
     let at = Instant::now();
     let results = if let [item] = items {
         driven.single_pushes += 1;
-        let data = client.ingest("/v1/ingest/orders", &item.body, key).await?;
+        let mut data = client.ingest("/v1/ingest/orders", &item.body, key).await?;
+        if resend {
+            driven.resends += 1;
+            let mut again = client.ingest("/v1/ingest/orders", &item.body, key).await?;
+            let replayed = again["idempotent_replay"].take() == json!(true);
+            let first = data["idempotent_replay"].take();
+            if replayed && again == data {
+                driven.resends_answered_identically += 1;
+            }
+            data["idempotent_replay"] = first;
+        }
         vec![data]
     } else {
         driven.batch_pushes += 1;

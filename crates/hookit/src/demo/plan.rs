@@ -5,8 +5,9 @@
 //! delivery orders, → DRIVER_ASSIGNED → DELIVERED. Some are rejected or cancelled with
 //! a reason code. Some steps come from the partner (its POS calls the partner API);
 //! the rest from klikit's order platform (the ingest API). A few orders get a late,
-//! stale push that hookit must ignore. The first order goes to the pop-up branch and
-//! gets nothing after being placed: its one delivery is the one that goes dead.
+//! stale push that hookit must ignore (at least one, however few the orders). The
+//! first order goes to the pop-up branch: its `created` delivery is the one that goes
+//! dead, and its later changes go on to the brand's head office once it has.
 
 use super::orders::{DELIVERY, OrderModel};
 use super::topology::{BRANCHES, BRANDS, POPUP_BRANCH, POPUP_BRAND};
@@ -15,8 +16,10 @@ use rand::{Rng, SeedableRng};
 
 /// Rounds over which new orders arrive; later steps follow within a few rounds.
 pub const ARRIVAL_ROUNDS: u32 = 60;
-/// The id of the first demo order (the seed page's example order).
-const FIRST_ORDER_ID: i64 = 7_585_307;
+/// The id of the first demo order (the seed page's example order), the pop-up's.
+pub const FIRST_ORDER_ID: i64 = 7_585_307;
+/// How many changes the pop-up order gets after being placed.
+pub const POPUP_LATER_CHANGES: usize = 2;
 
 /// What happens to one order in one round.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +65,8 @@ pub fn plan(count: usize, seed: u64) -> Plan {
         if index == 0 {
             orders.push(OrderModel::random(id, POPUP_BRAND, POPUP_BRANCH, &mut rng));
             steps.push((0, index, Action::Place));
+            steps.push((1, index, status(2, None)));
+            steps.push((2, index, status(4, None)));
             continue;
         }
         let brand = rng.gen_range(0..BRANDS.len());
@@ -72,6 +77,17 @@ pub fn plan(count: usize, seed: u64) -> Plan {
             steps.push((round, index, action));
         }
         orders.push(order);
+    }
+    let late = |(_, _, action): &(u32, usize, Action)| matches!(action, Action::LatePush);
+    if count >= 2 && !steps.iter().any(late) {
+        // Every stream shows a stale push: the second order's, after its last change.
+        let after = steps
+            .iter()
+            .filter(|(_, index, _)| *index == 1)
+            .map(|(round, _, _)| *round)
+            .max()
+            .unwrap_or(0);
+        steps.push((after + 1, 1, Action::LatePush));
     }
     let last = steps.iter().map(|(round, _, _)| *round).max().unwrap_or(0);
     let mut rounds = vec![Vec::new(); last as usize + 1];
@@ -183,6 +199,19 @@ mod tests {
         }
         assert!(placed.iter().all(|p| *p));
         assert!(plan.changes > 3 * 300, "{}", plan.changes);
+    }
+
+    #[test]
+    fn a_small_stream_still_plans_every_case() {
+        let plan = plan(5, 663);
+        assert!(plan.late_pushes >= 1);
+        let popup_changes = plan
+            .rounds
+            .iter()
+            .flatten()
+            .filter(|(index, _)| *index == 0)
+            .count();
+        assert_eq!(popup_changes, 1 + POPUP_LATER_CHANGES);
     }
 
     #[test]

@@ -9,7 +9,15 @@
 //!   sent instead), so the retry is a duplicate that de-dupe must ignore;
 //! - while [`ReceiverState::branch_down`] is set, the down branch's POS answers 503
 //!   with `Retry-After: 1`;
-//! - until [`ReceiverState::popup_fixed`] is set, the pop-up's endpoint answers 500.
+//! - until [`ReceiverState::popup_fixed`] is set, the pop-up's endpoint answers 500;
+//! - the first attempt of one event id (from the 5th on) is answered only after
+//!   hookit's attempt timeout: a slow handler, which hookit gives up on and retries.
+//!
+//! It accepts every webhook secret it was told of (the old one stays valid across a
+//! rotation), and checks every request a second time with [`super::independent`], the
+//! seed's recipe written with `hmac` and `sha2` directly rather than this project's
+//! crate. A correctly signed but older version of an order (a replayed dead delivery
+//! arriving after newer ones) is dropped by its `version`, as a partner should.
 
 use super::topology::{down_prefix, popup_path};
 use crate::credentials::Secret;
@@ -18,8 +26,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use klikit_webhook::{Dedupe, MemoryDedupe, Rejection, WebhookEvent, receive};
-use std::collections::{BTreeMap, HashMap};
+use klikit_webhook::{Dedupe, MemoryDedupe, Rejection, SignatureError, WebhookEvent, receive};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -29,53 +37,25 @@ const FLAKY_EVERY: u64 = 10;
 /// Every `LOST_ACK_EVERY`-th new event id (offset 3, never a multiple of 10) is
 /// handled, then answered 500 as if the acknowledgement was lost.
 const LOST_ACK_EVERY: u64 = 25;
+/// The slow handler takes the first event id from this position on that meets no
+/// other trouble.
+const SLOW_FROM_SEQ: u64 = 5;
 
-/// What the receiver knows about one event id.
-#[derive(Debug, Default, Clone)]
-pub struct EventSeen {
-    /// Its position among distinct event ids, from 1.
-    pub seq: u64,
-    pub attempts: u32,
-    pub handled: bool,
-}
-
-/// When an (order, version) was first acknowledged, and whether on a first attempt.
-#[derive(Debug, Clone, Copy)]
-pub struct Ack {
-    pub at: Instant,
-    pub first_try: bool,
-}
-
-/// Everything the receiver counted.
-#[derive(Debug, Default)]
-pub struct Books {
-    pub requests: u64,
-    pub verified: u64,
-    pub signature_failures: u64,
-    /// Correctly signed but otherwise unreadable requests.
-    pub other_rejections: u64,
-    pub outage_refusals: u64,
-    pub popup_failures: u64,
-    pub flaky_failures: u64,
-    pub lost_acks: u64,
-    pub duplicates: u64,
-    /// Deliveries handled (first sighting of their event id).
-    pub handled: u64,
-    /// Per event type: (deliveries handled, orders in them).
-    pub per_event: BTreeMap<String, (u64, u64)>,
-    pub events: HashMap<String, EventSeen>,
-    /// Per order: the (version, event type) of each handled delivery, in arrival order.
-    pub sequences: HashMap<i64, Vec<(i64, String)>>,
-    pub violations: u64,
-    /// The first few violations, described.
-    pub violation_examples: Vec<String>,
-    pub orders_without_version: u64,
-    pub acked: HashMap<(i64, i64), Ack>,
-}
+mod books;
+pub use books::{Books, EventSeen, Sample};
+use books::{handle_event, record_acks};
 
 /// Shared between the handler and the demo.
 pub struct ReceiverState {
-    secret: Secret,
+    /// Every webhook secret the partner was given, oldest first.
+    secrets: Mutex<Vec<Secret>>,
+    /// A webhook-secret rotation is under way: a mismatch is answered 503 (retried)
+    /// until the new secret is known.
+    pub rotating: AtomicBool,
+    /// Event ids of dead deliveries the operator replayed.
+    pub replayed_dead: Mutex<HashSet<String>>,
+    /// How long the slow handler holds its answer.
+    slow_for: Duration,
     dedupe: MemoryDedupe,
     books: Mutex<Books>,
     /// The down branch's POS is offline (503 + `Retry-After: 1`).
@@ -91,6 +71,37 @@ impl ReceiverState {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// The secrets the receiver accepts, oldest first.
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Accepts `secret` too, from now on (a rotated webhook secret).
+    pub fn add_secret(&self, secret: Secret) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(secret);
+    }
+
+    /// Marks a dead delivery as replayed by the operator.
+    pub fn note_replayed_dead(&self, event_id: &str) {
+        self.replayed_dead
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(event_id.to_owned());
+    }
+
+    fn was_replayed_dead(&self, event_id: &str) -> bool {
+        self.replayed_dead
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(event_id)
+    }
 }
 
 /// A running receiver.
@@ -101,10 +112,17 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Listens on 127.0.0.1 (a free port), verifying with `webhook_secret_key`.
-    pub async fn start(webhook_secret_key: Secret) -> Result<Receiver, super::DemoError> {
+    /// Listens on 127.0.0.1 (a free port), verifying with `webhook_secret_key`; the
+    /// slow handler holds its answer for `slow_for`.
+    pub async fn start(
+        webhook_secret_key: Secret,
+        slow_for: Duration,
+    ) -> Result<Receiver, super::DemoError> {
         let state = Arc::new(ReceiverState {
-            secret: webhook_secret_key,
+            secrets: Mutex::new(vec![webhook_secret_key]),
+            rotating: AtomicBool::new(false),
+            replayed_dead: Mutex::new(HashSet::new()),
+            slow_for,
             dedupe: MemoryDedupe::new(1_000_000, Duration::from_secs(3600)),
             books: Mutex::new(Books::default()),
             branch_down: AtomicBool::new(false),
@@ -139,14 +157,61 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    match respond(&state, uri.path(), &headers, &body) {
+        Reply::Now(response) => response,
+        Reply::Late => {
+            // Past hookit's attempt timeout: hookit has given up on this attempt by now.
+            tokio::time::sleep(state.slow_for).await;
+            answer(StatusCode::OK, "too late")
+        }
+    }
+}
+
+/// The receiver's answer: now, or (the slow handler) only after hookit's timeout.
+enum Reply {
+    Now(Response),
+    Late,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Reply {
+        Reply::Now(response)
+    }
+}
+
+fn respond(state: &ReceiverState, path: &str, headers: &HeaderMap, body: &[u8]) -> Reply {
     let now = Instant::now();
-    let received = receive(state.secret.expose().as_bytes(), &headers, &body);
+    let secrets = state.secrets();
+    let (received, secret_index) = verify(&secrets, headers, body);
+    let independent = super::independent::verify_any(&secrets, headers, body);
     let mut books = state.books();
     books.requests += 1;
+    let race = matches!(
+        received,
+        Err(Rejection::Signature(SignatureError::Mismatch))
+    ) && state.rotating.load(Ordering::SeqCst);
+    match (independent, race) {
+        (true, _) => books.independent_ok += 1,
+        (false, false) => books.independent_refused += 1,
+        // Signed with a secret neither verifier knows yet: counted as the race.
+        (false, true) => {}
+    }
     let event = match received {
         Ok(event) => {
             books.verified += 1;
+            if books.verified_with.len() < secrets.len() {
+                books.verified_with.resize(secrets.len(), 0);
+            }
+            books.verified_with[secret_index] += 1;
             event
+        }
+        Err(_) if race => {
+            books.rotation_races += 1;
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhook secret being rotated",
+            )
+            .into();
         }
         Err(rejection) => {
             if matches!(rejection, Rejection::Signature(_)) {
@@ -156,7 +221,7 @@ async fn handle(
             }
             let status =
                 StatusCode::from_u16(rejection.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, rejection.to_json_string()).into_response();
+            return (status, rejection.to_json_string()).into_response().into();
         }
     };
     let next_seq = books.events.len() as u64 + 1;
@@ -169,27 +234,36 @@ async fn handle(
         });
     seen.attempts += 1;
     let (seq, first_attempt) = (seen.seq, seen.attempts == 1);
-    let path = uri.path();
     if path.starts_with(&down_prefix()) && state.branch_down.load(Ordering::Relaxed) {
         books.outage_refusals += 1;
         let mut response = answer(StatusCode::SERVICE_UNAVAILABLE, "POS offline");
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return response;
+        return response.into();
     }
     if path == popup_path() && !state.popup_fixed.load(Ordering::Relaxed) {
         books.popup_failures += 1;
         return answer(
             StatusCode::INTERNAL_SERVER_ERROR,
             "pop-up POS not configured",
-        );
+        )
+        .into();
     }
     if first_attempt && seq % FLAKY_EVERY == 0 {
         books.flaky_failures += 1;
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, "temporary failure");
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "temporary failure").into();
     }
-    match state.dedupe.already_handled(&event.event_id) {
+    let lost_ack = first_attempt && seq % LOST_ACK_EVERY == 3;
+    if first_attempt && !lost_ack && seq >= SLOW_FROM_SEQ && books.slow_event.is_none() {
+        books.slow_event = Some(event.event_id.clone());
+        return Reply::Late;
+    }
+    if books.sample.is_none() && event.event_type_name() == "klikit.order.created.v2" {
+        books.sample = Some(sample(path, headers, body));
+    }
+    let replayed_dead = state.was_replayed_dead(&event.event_id);
+    let response = match state.dedupe.already_handled(&event.event_id) {
         Err(_) => answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed"),
         Ok(true) => {
             books.duplicates += 1;
@@ -197,57 +271,57 @@ async fn handle(
             answer(StatusCode::OK, "duplicate ignored")
         }
         Ok(false) => {
-            handle_event(&mut books, &event);
+            handle_event(&mut books, &event, replayed_dead);
             if state.dedupe.record_handled(&event.event_id).is_err() {
-                return answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed");
+                return answer(StatusCode::SERVICE_UNAVAILABLE, "de-dupe store failed").into();
             }
-            if first_attempt && seq % LOST_ACK_EVERY == 3 {
+            if lost_ack {
                 books.lost_acks += 1;
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, "ack lost");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "ack lost").into();
             }
             record_acks(&mut books, &event, now, first_attempt);
             answer(StatusCode::OK, "ok")
         }
-    }
+    };
+    response.into()
 }
 
-/// What a partner does with a new event: here, count it and check its order.
-fn handle_event(books: &mut Books, event: &WebhookEvent) {
-    books.handled += 1;
-    if let Some(seen) = books.events.get_mut(&event.event_id) {
-        seen.handled = true;
-    }
-    let name = event.event_type_name().to_owned();
-    let counts = books.per_event.entry(name.clone()).or_default();
-    counts.0 += 1;
-    counts.1 += event.envelope.orders.len() as u64;
-    for order in &event.envelope.orders {
-        let Some(version) = order.version else {
-            books.orders_without_version += 1;
-            continue;
-        };
-        let sequence = books.sequences.entry(order.id).or_default();
-        let last = sequence.iter().map(|(v, _)| *v).max();
-        sequence.push((version, name.clone()));
-        if let Some(last) = last.filter(|last| version <= *last) {
-            books.violations += 1;
-            if books.violation_examples.len() < 5 {
-                books.violation_examples.push(format!(
-                    "order {} version {version} ({name}) arrived after version {last}",
-                    order.id
-                ));
-            }
+/// Verifies with each known secret, newest first; the index of the one that matched.
+fn verify(
+    secrets: &[Secret],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Result<WebhookEvent, Rejection>, usize) {
+    let mut last = Err(Rejection::Signature(SignatureError::Missing));
+    for (index, secret) in secrets.iter().enumerate().rev() {
+        last = receive(secret.expose().as_bytes(), headers, body);
+        if !matches!(last, Err(Rejection::Signature(SignatureError::Mismatch))) {
+            return (last, index);
         }
     }
+    (last, 0)
 }
 
-fn record_acks(books: &mut Books, event: &WebhookEvent, at: Instant, first_try: bool) {
-    for order in &event.envelope.orders {
-        if let Some(version) = order.version {
-            books
-                .acked
-                .entry((order.id, version))
-                .or_insert(Ack { at, first_try });
-        }
+/// The headers klikit defines, then the informational ones, as sent.
+fn sample(path: &str, headers: &HeaderMap, body: &[u8]) -> Sample {
+    let names = [
+        "content-type",
+        klikit_webhook::header::SIGNATURE,
+        klikit_webhook::header::EVENT_ID,
+        klikit_webhook::header::EVENT_TYPE,
+        klikit_webhook::header::DELIVERY_ATTEMPT,
+        "user-agent",
+    ];
+    let headers = names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    Sample {
+        path: path.to_owned(),
+        headers,
+        body: body.to_vec(),
     }
 }

@@ -1,5 +1,7 @@
-//! The end of the demo: what happened, in a table a person reads at a glance, and
-//! each guarantee with a check mark or a cross.
+//! The end of the demo: what happened, in a table a person reads at a glance, one
+//! delivery as the partner received it, and each guarantee with a check mark, a
+//! cross, or — when the run had nothing to show for it ("0 of 0") — "not exercised",
+//! never a check mark.
 //!
 //! Numbers come from three places, each saying what it saw: the driver (what was
 //! pushed), hookit's operator API and `/metrics` (what it delivered and attempted),
@@ -7,9 +9,12 @@
 
 use super::client::{DemoError, metric_sum};
 use super::driver::Driven;
-use super::receiver::Books;
+use super::receiver::{Books, Sample};
 use super::topology::short_name;
 use super::trouble::Watch;
+use checks::{Mark, checks, checks_text};
+
+mod checks;
 use klikit_webhook::EventType;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -33,13 +38,10 @@ pub struct Inputs<'a> {
     pub metrics: &'a str,
     pub watch: &'a Watch,
     pub duplicate_replay: Option<&'a DuplicateReplay>,
-}
-
-/// One guarantee and whether it held.
-struct Check {
-    held: bool,
-    name: &'static str,
-    detail: String,
+    /// The rotation of the webhook secret: `Err` with the operator API's answer.
+    pub rotation: Result<(), String>,
+    /// Whether hookit recorded the slow handler's attempt as a timeout.
+    pub slow_timeout_recorded: bool,
 }
 
 /// The rendered summary and its verdict.
@@ -180,122 +182,38 @@ pub fn summarize(inputs: &Inputs<'_>) -> Summary {
         inputs.elapsed.as_secs_f64(),
         "─".repeat(74)
     );
-    text.push_str("\n  Guarantees\n");
-    for check in &checks {
-        let mark = if check.held { '✓' } else { '✗' };
-        text.push_str(&format!("  {mark} {:<38}{}\n", check.name, check.detail));
+    if let Some(sample) = &books.sample {
+        text.push_str(&sample_text(sample));
     }
+    text.push_str(&checks_text(&checks));
     let broken = checks
         .iter()
-        .filter(|check| !check.held)
+        .filter(|check| check.mark == Mark::Broken)
         .map(|check| format!("{} ({})", check.name, check.detail))
         .collect();
     Summary { text, broken }
 }
 
-fn checks(inputs: &Inputs<'_>, changes: usize, delivered: usize, dead_now: usize) -> Vec<Check> {
-    let Inputs {
-        books,
-        driven,
-        watch,
-        ..
-    } = inputs;
-    let recovered = watch
-        .replayed
-        .iter()
-        .filter(|r| {
-            books
-                .events
-                .get(&r.event_id)
-                .is_some_and(|seen| seen.handled)
-        })
-        .count();
-    let mut ordering = format!("{} ordering violations", books.violations);
-    if let Some(example) = books.violation_examples.first() {
-        ordering.push_str(&format!(", e.g. {example}"));
+/// The longest body shown; the rest is summarised.
+const SAMPLE_BODY_SHOWN: usize = 700;
+
+/// One delivery as the partner's endpoint received it: path, headers, raw body.
+fn sample_text(sample: &Sample) -> String {
+    let mut text = format!(
+        "\n  One delivery, as the partner received it\n    POST {}\n",
+        sample.path
+    );
+    for (name, value) in &sample.headers {
+        text.push_str(&format!("    {name}: {value}\n"));
     }
-    if books.orders_without_version > 0 {
-        ordering.push_str(&format!(
-            ", {} orders without a version",
-            books.orders_without_version
-        ));
+    let body = String::from_utf8_lossy(&sample.body);
+    let shown: String = body.chars().take(SAMPLE_BODY_SHOWN).collect();
+    text.push_str(&format!("\n    {shown}"));
+    if shown.len() < body.len() {
+        text.push_str(&format!(" … ({} bytes in all)", sample.body.len()));
     }
-    let duplicate = match inputs.duplicate_replay {
-        Some(replay) => format!(
-            "{} duplicates ignored, incl. replayed {} ({})",
-            books.duplicates,
-            replay.event_id,
-            if replay.ignored {
-                "ignored"
-            } else {
-                "NOT seen"
-            }
-        ),
-        None => format!(
-            "{} duplicates ignored; no replay of a delivered event",
-            books.duplicates
-        ),
-    };
-    vec![
-        Check {
-            held: books.signature_failures == 0
-                && books.other_rejections == 0
-                && books.verified == books.requests,
-            name: "every signature verified",
-            detail: format!(
-                "signatures verified: {} of {} requests, {} failed",
-                books.verified, books.requests, books.signature_failures
-            ),
-        },
-        Check {
-            held: delivered == changes && changes > 0,
-            name: "every order change delivered",
-            detail: format!("{delivered} of {changes} (order, version) acknowledged"),
-        },
-        Check {
-            held: books.violations == 0 && books.orders_without_version == 0,
-            name: "per-order ordering",
-            detail: ordering,
-        },
-        Check {
-            held: !watch.replayed.is_empty()
-                && recovered == watch.replayed.len()
-                && dead_now == 0
-                && watch.errors.is_empty(),
-            name: "dead delivery recovered by replay",
-            detail: format!(
-                "dead and replayed: {} of {} recovered under the same event id{}",
-                recovered,
-                watch.replayed.len(),
-                watch
-                    .errors
-                    .first()
-                    .map(|e| format!("; operator API error: {e}"))
-                    .unwrap_or_default()
-            ),
-        },
-        Check {
-            held: inputs.duplicate_replay.is_some_and(|r| r.ignored),
-            name: "replayed duplicates ignored",
-            detail: duplicate,
-        },
-        Check {
-            held: driven.late_pushes_ignored == driven.late_pushes,
-            name: "stale pushes ignored",
-            detail: format!(
-                "{} of {} late pushes acknowledged and ignored",
-                driven.late_pushes_ignored, driven.late_pushes
-            ),
-        },
-        Check {
-            held: driven.resends_answered_identically == driven.resends,
-            name: "retried ingest push is idempotent",
-            detail: format!(
-                "{} of {} re-sent batches answered as the first, nothing stored twice",
-                driven.resends_answered_identically, driven.resends
-            ),
-        },
-    ]
+    text.push('\n');
+    text
 }
 
 /// Push-to-acknowledgement latency: p50 and p99 over every delivered change, and

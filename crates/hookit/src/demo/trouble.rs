@@ -1,10 +1,13 @@
 //! Trouble made on purpose while the stream runs, and the operator's answer to it:
-//! the down branch's POS goes offline for a while, and the pop-up's delivery goes
-//! dead, is noticed through the operator API, fixed and replayed.
+//! the down branch's POS goes offline for a while; the pop-up's delivery goes dead,
+//! its order's later changes go on without it, and it is noticed through the operator
+//! API, fixed and replayed; and the partner's webhook secret is rotated mid-stream.
 
 use super::client::Client;
+use super::plan::{FIRST_ORDER_ID, POPUP_LATER_CHANGES};
 use super::receiver::ReceiverState;
 use super::topology::{DOWN_BRANCH, POPUP_BRANCH};
+use crate::credentials::Secret;
 use indicatif::MultiProgress;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -54,6 +57,42 @@ pub fn outage(
     })
 }
 
+/// Rotates the partner's webhook secret `after` the stream starts, as an operator
+/// would; the receiver accepts the old and the new secret around the switch. Returns
+/// an error text if the operator API refused.
+pub fn rotate_webhook_secret(
+    client: Client,
+    partner_id: String,
+    receiver: Arc<ReceiverState>,
+    narrator: Narrator,
+    after: Duration,
+) -> tokio::task::JoinHandle<Option<String>> {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let path = format!("/v1/operator/partners/{partner_id}/webhook-secret/rotate");
+        narrator.say(&format!(
+            "🔑 the operator rotates the partner's webhook secret: POST {path}"
+        ));
+        receiver.rotating.store(true, Ordering::SeqCst);
+        let rotated = client.operator(reqwest::Method::POST, &path, None).await;
+        let outcome = match rotated {
+            Ok(data) => match data["webhook_secret_key"].as_str() {
+                Some(secret) => {
+                    receiver.add_secret(Secret::new(secret));
+                    narrator.say(
+                        "  the partner's receiver now accepts the new secret and, for a while, the old",
+                    );
+                    None
+                }
+                None => Some(format!("{path} answered without webhook_secret_key")),
+            },
+            Err(err) => Some(err.to_string()),
+        };
+        receiver.rotating.store(false, Ordering::SeqCst);
+        outcome
+    })
+}
+
 /// A dead delivery the operator replayed.
 #[derive(Debug, Clone)]
 pub struct Replayed {
@@ -99,9 +138,11 @@ pub fn watch_dead(
                     "✗ delivery {event_id} to branch {branch} is dead: its endpoint failed all {attempts_before} attempts"
                 ));
                 if branch == POPUP_BRANCH {
+                    await_later_changes(&receiver, &narrator).await;
                     receiver.popup_fixed.store(true, Ordering::Relaxed);
                     narrator.say("  the operator fixes the pop-up's misconfigured endpoint");
                 }
+                receiver.note_replayed_dead(&event_id);
                 narrator.say(&format!(
                     "↻ and replays the delivery: POST /v1/operator/deliveries/{event_id}/replay"
                 ));
@@ -118,4 +159,31 @@ pub fn watch_dead(
         }
     });
     (task, watch)
+}
+
+/// Waits (a bounded while) until the pop-up order's later changes, held back while its
+/// `created` delivery was being retried, reached the receiver once it went dead.
+async fn await_later_changes(receiver: &ReceiverState, narrator: &Narrator) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let versions: Vec<i64> = receiver
+            .books()
+            .sequences
+            .get(&FIRST_ORDER_ID)
+            .map(|seen| seen.iter().map(|(version, _)| *version).collect())
+            .unwrap_or_default();
+        if versions.len() >= POPUP_LATER_CHANGES || Instant::now() >= deadline {
+            let listed = versions
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            narrator.say(&format!(
+                "  order {FIRST_ORDER_ID}'s later changes went on without it (versions {listed}); \
+                 the replay brings its first version after them, and the partner drops it as older"
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
