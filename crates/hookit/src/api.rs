@@ -11,6 +11,7 @@ mod ingest;
 pub mod openapi;
 pub mod operator;
 pub mod partner;
+pub mod test_webhook;
 pub mod throttle;
 
 use crate::credentials::{MasterKey, Secret};
@@ -47,6 +48,8 @@ pub struct AppState {
     /// How far klikit's clock and hookit's may disagree in the stale check
     /// (`HOOKIT_FRESHNESS_SKEW`).
     pub freshness_skew: std::time::Duration,
+    /// Test webhooks' rate limit and how long they wait for their outcome.
+    pub test_webhooks: Arc<test_webhook::TestWebhooks>,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at

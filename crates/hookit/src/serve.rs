@@ -139,6 +139,7 @@ impl Server {
             auth_throttle: Arc::new(AuthThrottle::new(config.auth.limits)),
             trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
+            test_webhooks: Arc::new(api::test_webhook::TestWebhooks::new(config.attempt_timeout)),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -11,6 +11,7 @@
 
 pub mod freshness;
 pub mod sqlite;
+pub mod time_text;
 mod types;
 
 pub use types::*;
@@ -134,6 +135,22 @@ pub trait Store: Send + Sync + 'static {
         event_id: &str,
         audit: AuditEntry,
     ) -> StoreResult<DeliverySummary>;
+    /// Makes a pending delivery due now: same event id, retry schedule not advanced;
+    /// the attempt then made is counted as usual. `Conflict` while an attempt is in
+    /// flight (its lease holds) or when the delivery is not pending; `NotFound` for a
+    /// test delivery.
+    async fn retry_delivery_now(
+        &self,
+        event_id: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<DeliverySummary>;
+    /// Makes every pending delivery matching the filter due now, except those with an
+    /// attempt in flight, which it counts.
+    async fn retry_matching_now(
+        &self,
+        filter: DeliveryFilter,
+        audit: AuditEntry,
+    ) -> StoreResult<RetryOutcome>;
     /// Replays every finished delivery matching the filter — dead ones, and delivered
     /// ones only with `include_delivered` — that can be replayed; says how many, and
     /// which matching ones were left as they are and why.
@@ -143,6 +160,9 @@ pub trait Store: Send + Sync + 'static {
         include_delivered: bool,
         audit: AuditEntry,
     ) -> StoreResult<ReplayOutcome>;
+    /// Stores a test delivery, due now; the dispatcher attempts it once. Its outcome is
+    /// read with [`Store::get_delivery`]; nothing else lists it.
+    async fn create_test_delivery(&self, delivery: NewTestDelivery) -> StoreResult<()>;
     /// Per-partner counts of pending and dead work, for metrics.
     async fn delivery_stats(&self) -> StoreResult<Vec<PartnerDeliveryStats>>;
 
@@ -156,6 +176,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<StoredOrder>>;
     /// A page of the orders the partner is mapped to, newest `placed_at` first.
     async fn list_orders_for_partner(&self, query: PartnerOrderQuery) -> StoreResult<OrderPage>;
+    /// Each URL the partner has mapped, with its latest attempt, latest error and
+    /// pending deliveries, in the order the URLs were first mapped.
+    async fn partner_url_activity(&self, partner_id: &str) -> StoreResult<Vec<UrlActivity>>;
     /// The first answer stored under an idempotency key in `scope`, if any.
     async fn idempotent_answer(&self, scope: &str, key: &str) -> StoreResult<Option<StoredAnswer>>;
     /// Writes a partner's change of an order (the next version of its record) with the

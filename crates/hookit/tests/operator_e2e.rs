@@ -319,3 +319,87 @@ async fn metrics_move_with_deliveries_failures_and_backlog() {
     })
     .await;
 }
+
+/// Every time field (named `…_at` or `at`) anywhere in `value`: null, or RFC 3339 UTC
+/// text — never epoch milliseconds.
+fn assert_times_are_rfc3339(what: &str, value: &serde_json::Value, seen: &mut usize) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, field) in fields {
+                if key == "at" || key.ends_with("_at") {
+                    match field {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(text) => {
+                            let parsed = chrono::DateTime::parse_from_rfc3339(text)
+                                .unwrap_or_else(|e| panic!("{what}: {key} = {text:?}: {e}"));
+                            assert_eq!(parsed.offset().local_minus_utc(), 0, "{what}: {key}");
+                            assert!(text.ends_with('Z'), "{what}: {key} = {text:?} is not UTC");
+                            *seen += 1;
+                        }
+                        other => panic!("{what}: {key} is {other}, not RFC 3339 text"),
+                    }
+                } else {
+                    assert_times_are_rfc3339(what, field, seen);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                assert_times_are_rfc3339(what, item, seen);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_api_answers_times_as_rfc3339_utc() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let creds = harness::partner_client::onboard(&serve, "Times").await;
+    serve
+        .map(&creds.id, 31, Some(1), CREATED, &receiver.url("/times"))
+        .await;
+    let (status, _) = serve
+        .operator(
+            Method::POST,
+            "/tokens",
+            Some(json!({ "name": "timekeeper" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, pushed) = serve.ingest(CREATED, order(3101, 31, 1, 1)).await;
+    assert_eq!(status, 202, "{pushed}");
+    receiver
+        .wait_for("/times", 1, Duration::from_secs(10))
+        .await;
+    let event_id = receiver.on("/times")[0].event_id().to_owned();
+    serve
+        .wait_delivery(&event_id, Duration::from_secs(10), |d| {
+            d["state"] == "delivered"
+        })
+        .await;
+
+    let mut seen = 0;
+    for path in [
+        "/partners".to_owned(),
+        format!("/partners/{}", creds.id),
+        format!("/partners/{}/mappings", creds.id),
+        "/deliveries".to_owned(),
+        format!("/deliveries/{event_id}"),
+        "/tokens".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let (status, answer) = serve.operator(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_times_are_rfc3339(&path, &answer, &mut seen);
+    }
+    let (status, webhooks) =
+        harness::partner_client::call(&serve, &creds, Method::GET, "/webhooks", None, None).await;
+    assert_eq!(status, 200, "{webhooks}");
+    assert_times_are_rfc3339("/v1/partner/webhooks", &webhooks, &mut seen);
+    // partners (2 × 2), mappings, deliveries, the delivery and its attempt, the
+    // minted token, audit entries, the partner's recent delivery: each was checked.
+    assert!(seen >= 14, "only {seen} times were checked");
+}

@@ -193,7 +193,8 @@ pub fn finish(openapi: OpenApi) -> Value {
 }
 
 /// Store times are `Millis`, an alias of `i64` that utoipa registers under the name
-/// `i64`; this gives that schema its real name and meaning.
+/// `i64`; every answer writes them as RFC 3339 text (`store::time_text`), so this
+/// replaces that schema with a date-time string named `Time`.
 fn name_millis(document: &mut Value) {
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
@@ -201,15 +202,22 @@ fn name_millis(document: &mut Value) {
     else {
         return;
     };
-    let Some(mut millis) = schemas.remove("i64") else {
+    if schemas.remove("i64").is_none() {
         return;
-    };
-    millis["description"] = "Milliseconds since the Unix epoch (UTC).".into();
-    schemas.insert("Millis".into(), millis);
+    }
+    schemas.insert(
+        "Time".into(),
+        serde_json::json!({
+            "type": "string",
+            "format": "date-time",
+            "description": "A time in RFC 3339, UTC, to the millisecond.",
+            "example": "2026-11-28T10:00:00.000Z",
+        }),
+    );
     rewrite_refs(
         document,
         "#/components/schemas/i64",
-        "#/components/schemas/Millis",
+        "#/components/schemas/Time",
     );
 }
 

@@ -5,6 +5,8 @@
 
 mod deliveries;
 mod partners;
+mod retry;
+mod test_webhook;
 mod tokens;
 
 pub use tokens::ROOT_TOKEN_NAME;
@@ -23,6 +25,8 @@ use utoipa_axum::routes;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
     use partners::*;
+    use retry::*;
+    use test_webhook::*;
     use tokens::*;
     OpenApiRouter::new()
         .routes(routes!(create_partner, list_partners))
@@ -37,9 +41,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(replay_matching))
         .routes(routes!(get_delivery))
         .routes(routes!(replay_delivery))
+        .routes(routes!(retry_delivery))
+        .routes(routes!(retry_matching))
         .routes(routes!(mint_token, list_tokens))
         .routes(routes!(revoke_token))
         .routes(routes!(list_audit))
+        .routes(routes!(test_partner_webhook))
 }
 
 /// The operator making a request: the name of the token it presented.

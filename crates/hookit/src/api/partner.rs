@@ -2,8 +2,10 @@
 //! `{"request_id", "data"}` or `{"request_id", "error"}`, and a partner sees only the
 //! orders of the (brand, branch) pairs it is mapped to.
 
+mod deliveries;
 mod orders;
 mod status;
+mod test_webhook;
 mod webhooks;
 
 use super::AppState;
@@ -24,14 +26,20 @@ use utoipa_axum::routes;
 /// The partner routes, before their authentication layer ([`authenticate`], applied
 /// with its documentation by the API's assembly).
 pub(super) fn routes() -> OpenApiRouter<AppState> {
+    use deliveries::*;
     use orders::*;
     use status::*;
+    use test_webhook::*;
     use webhooks::*;
     OpenApiRouter::new()
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
         .routes(routes!(change_status))
         .routes(routes!(webhooks))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(replay_delivery))
+        .routes(routes!(test_webhook))
 }
 
 /// The id of the request, set for every request by the API's outer layer.

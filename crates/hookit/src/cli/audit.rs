@@ -35,7 +35,7 @@ struct AuditPage {
 
 #[derive(Deserialize)]
 struct Entry {
-    at: i64,
+    at: String,
     actor: String,
     action: String,
     target: String,
@@ -74,7 +74,7 @@ pub async fn run(
         let shown = page.entries.len();
         for entry in page.entries {
             rows.row(vec![
-                table::time(entry.at),
+                table::time(&entry.at),
                 entry.actor,
                 entry.action,
                 entry.target,

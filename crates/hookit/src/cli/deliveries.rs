@@ -1,5 +1,8 @@
-//! `hookit deliveries`: list and filter deliveries, show one with its attempts, replay
-//! one or many.
+//! `hookit deliveries`: list and filter deliveries, show one with its attempts, retry
+//! pending ones now, replay one or many.
+
+mod retry;
+mod show;
 
 use super::client::OperatorClient;
 use super::table::{self, Table};
@@ -21,6 +24,10 @@ pub enum DeliveriesCommand {
     /// Send a delivery again: one by event id, or every dead one matching filters
     /// (delivered ones too only with --include-delivered).
     Replay(ReplayArgs),
+    /// Send a pending delivery now (its endpoint was just fixed): one by event id, or
+    /// every pending one matching filters. Same event id; the retry schedule is not
+    /// advanced. Refused while an attempt is in flight.
+    Retry(retry::RetryArgs),
 }
 
 /// Filters shared by `list` and bulk `replay`; each one narrows.
@@ -101,9 +108,9 @@ struct DeliveryView {
     state: String,
     dead_reason: Option<String>,
     attempt_count: u32,
-    next_attempt_at: Option<i64>,
-    created_at: i64,
-    finished_at: Option<i64>,
+    next_attempt_at: Option<String>,
+    created_at: String,
+    finished_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -123,7 +130,7 @@ struct DeliveryDetail {
 #[derive(Deserialize)]
 struct AttemptView {
     attempt: u32,
-    started_at: i64,
+    started_at: String,
     duration_ms: i64,
     status_code: Option<u16>,
     error_kind: Option<String>,
@@ -153,6 +160,7 @@ pub async fn run(
     match command {
         DeliveriesCommand::List(args) => list(client, json, args).await,
         DeliveriesCommand::Show { event_id } => show(client, json, &event_id).await,
+        DeliveriesCommand::Retry(args) => retry::run(client, json, args).await,
         DeliveriesCommand::Replay(args) => match args.event_id {
             Some(event_id) => replay_one(client, json, &event_id).await,
             None => {
@@ -210,7 +218,7 @@ fn delivery_table(deliveries: Vec<DeliveryView>) -> Table {
             order_list(&delivery.order_ids),
             delivery.state,
             delivery.attempt_count.to_string(),
-            table::time(delivery.created_at),
+            table::time(&delivery.created_at),
         ]);
     }
     rows
@@ -223,9 +231,11 @@ async fn show(client: &OperatorClient, json: bool, event_id: &str) -> Result<(),
         println!();
         if detail.attempts.is_empty() {
             println!("No attempts yet.");
-        } else {
-            print!("{}", attempt_table(detail.attempts).render());
         }
+        print!(
+            "{}",
+            show::attempt_blocks(&detail.summary, &detail.attempts)
+        );
     })
 }
 
@@ -247,44 +257,17 @@ fn summary_fields(detail: &DeliveryDetail) -> String {
         ("orders", order_list(&delivery.order_ids)),
         ("state", state),
         ("attempts", delivery.attempt_count.to_string()),
-        ("next attempt", table::maybe_time(delivery.next_attempt_at)),
-        ("created", table::time(delivery.created_at)),
-        ("finished", table::maybe_time(delivery.finished_at)),
+        (
+            "next attempt",
+            table::maybe_time(delivery.next_attempt_at.as_deref()),
+        ),
+        ("created", table::time(&delivery.created_at)),
+        (
+            "finished",
+            table::maybe_time(delivery.finished_at.as_deref()),
+        ),
         ("body", format!("{} bytes", detail.body.len())),
     ])
-}
-
-fn attempt_table(attempts: Vec<AttemptView>) -> Table {
-    let mut rows = Table::new(&[
-        "ATTEMPT",
-        "STARTED",
-        "DURATION MS",
-        "STATUS",
-        "ERROR",
-        "RESPONSE",
-    ]);
-    for attempt in attempts {
-        let status = match (attempt.status_code, attempt.error_kind) {
-            (Some(code), _) => code.to_string(),
-            (None, Some(kind)) => kind,
-            (None, None) => "-".into(),
-        };
-        rows.row(vec![
-            attempt.attempt.to_string(),
-            table::time_ms(attempt.started_at),
-            attempt.duration_ms.to_string(),
-            status,
-            attempt
-                .error
-                .as_deref()
-                .map_or_else(String::new, |e| table::clip(e, 80)),
-            attempt
-                .response_excerpt
-                .as_deref()
-                .map_or_else(String::new, |text| table::clip(text, 60)),
-        ]);
-    }
-    rows
 }
 
 async fn replay_one(client: &OperatorClient, json: bool, event_id: &str) -> Result<(), CliError> {

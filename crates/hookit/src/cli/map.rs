@@ -96,7 +96,7 @@ struct MappingView {
     branch_id: Option<i64>,
     event_type: String,
     url: String,
-    updated_at: i64,
+    updated_at: String,
 }
 
 #[derive(Deserialize)]
@@ -208,7 +208,7 @@ async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Res
                     .map_or_else(|| "*".into(), |b| b.to_string()),
                 mapping.event_type,
                 mapping.url,
-                table::time(mapping.updated_at),
+                table::time(&mapping.updated_at),
             ]);
         }
         print!("{}", rows.render());

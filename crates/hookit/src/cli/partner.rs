@@ -39,6 +39,30 @@ pub enum PartnerCommand {
         /// The partner id (`prt_…`).
         id: String,
     },
+    /// Send the partner's endpoint a signed sample delivery (a negative order id,
+    /// marked `x-klikit-test: true`, attempted once) and print how it answered.
+    TestWebhook {
+        /// The partner id (`prt_…`).
+        id: String,
+        /// The event type to send a sample of: a wire name, or created, status, cart.
+        #[arg(long, value_parser = super::parse_event_type)]
+        event: klikit_webhook::EventType,
+        /// One of the partner's mapped URLs (default: the one mapped for the event).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// How the endpoint answered a test webhook.
+#[derive(Deserialize)]
+struct TestWebhookResult {
+    event_id: String,
+    url: String,
+    status_code: Option<u16>,
+    latency_ms: Option<i64>,
+    response_excerpt: Option<String>,
+    error: Option<String>,
+    signature_rejected_likely: bool,
 }
 
 /// A partner as the operator API returns it.
@@ -48,7 +72,7 @@ pub(super) struct PartnerView {
     pub name: String,
     pub partner_key: String,
     pub enabled: bool,
-    pub created_at: i64,
+    pub created_at: String,
 }
 
 /// The answer to `create`: the partner and both secrets.
@@ -75,7 +99,51 @@ pub async fn run(
         }
         PartnerCommand::Disable { id } => set_enabled(client, json, &id, false).await,
         PartnerCommand::Enable { id } => set_enabled(client, json, &id, true).await,
+        PartnerCommand::TestWebhook { id, event, url } => {
+            test_webhook(client, json, &id, event, url).await
+        }
     }
+}
+
+async fn test_webhook(
+    client: &OperatorClient,
+    json: bool,
+    id: &str,
+    event: klikit_webhook::EventType,
+    url: Option<String>,
+) -> Result<(), CliError> {
+    let mut body = json!({ "event_type": event.as_str() });
+    if let Some(url) = url {
+        body["url"] = json!(url);
+    }
+    let data = client
+        .post(&["partners", id, "webhooks", "test"], Some(body))
+        .await?;
+    emit(json, data, |result: TestWebhookResult| {
+        let outcome = match result.status_code {
+            Some(code) if (200..300).contains(&code) => format!("acknowledged with HTTP {code}"),
+            Some(code) => format!("refused with HTTP {code}"),
+            None => "not answered".to_owned(),
+        };
+        println!("Test webhook to {}: {outcome}.", result.url);
+        let mut fields = vec![("event id", result.event_id)];
+        if let Some(latency) = result.latency_ms {
+            fields.push(("latency", format!("{latency} ms")));
+        }
+        if let Some(error) = result.error {
+            fields.push(("error", error));
+        }
+        if let Some(excerpt) = result.response_excerpt {
+            fields.push(("response", excerpt));
+        }
+        print!("{}", table::fields(&fields));
+        if result.signature_rejected_likely {
+            println!(
+                "The endpoint most likely rejected the signature: check that it verifies \
+                 with the partner's current webhook_secret_key, over the raw body bytes."
+            );
+        }
+    })
 }
 
 /// Lists every partner (also used by `hookit map list` and `map delete`).
@@ -120,7 +188,7 @@ async fn list(client: &OperatorClient, json: bool) -> Result<(), CliError> {
                 partner.name,
                 partner.partner_key,
                 yes_no(partner.enabled).into(),
-                table::time(partner.created_at),
+                table::time(&partner.created_at),
             ]);
         }
         print!("{}", rows.render());

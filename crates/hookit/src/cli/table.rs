@@ -1,6 +1,6 @@
 //! Human output: columns aligned by width, and times as RFC 3339 UTC.
 
-use chrono::{DateTime, SecondsFormat};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
 
 /// A table of text cells, printed with every column as wide as its widest cell.
@@ -74,26 +74,27 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
         .collect()
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC to the second, e.g. `2026-11-28T10:00:00Z`.
-pub fn time(millis: i64) -> String {
-    format_time(millis, SecondsFormat::Secs)
+/// An API time (RFC 3339) as UTC to the second, e.g. `2026-11-28T10:00:00Z`; text that
+/// does not parse is shown as it came.
+pub fn time(text: &str) -> String {
+    format_time(text, SecondsFormat::Secs)
 }
 
 /// Like [`time`], to the millisecond (for attempts, which are close together).
-pub fn time_ms(millis: i64) -> String {
-    format_time(millis, SecondsFormat::Millis)
+pub fn time_ms(text: &str) -> String {
+    format_time(text, SecondsFormat::Millis)
 }
 
-fn format_time(millis: i64, precision: SecondsFormat) -> String {
-    match DateTime::from_timestamp_millis(millis) {
-        Some(time) => time.to_rfc3339_opts(precision, true),
-        None => format!("{millis} ms"),
+fn format_time(text: &str, precision: SecondsFormat) -> String {
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(time) => time.with_timezone(&Utc).to_rfc3339_opts(precision, true),
+        Err(_) => text.to_owned(),
     }
 }
 
 /// An optional time, or `-`.
-pub fn maybe_time(millis: Option<i64>) -> String {
-    millis.map(time).unwrap_or_else(|| "-".into())
+pub fn maybe_time(text: Option<&str>) -> String {
+    text.map(time).unwrap_or_else(|| "-".into())
 }
 
 /// At most `max` characters of `text` on one line, with `…` when cut.
@@ -128,8 +129,12 @@ mod tests {
 
     #[test]
     fn times_are_utc_rfc3339() {
-        assert_eq!(time(1_795_860_000_000), "2026-11-28T10:00:00Z");
-        assert_eq!(time_ms(1_795_860_000_123), "2026-11-28T10:00:00.123Z");
+        assert_eq!(time("2026-11-28T10:00:00.000Z"), "2026-11-28T10:00:00Z");
+        assert_eq!(time("2026-11-28T17:00:00+07:00"), "2026-11-28T10:00:00Z");
+        assert_eq!(
+            time_ms("2026-11-28T10:00:00.123Z"),
+            "2026-11-28T10:00:00.123Z"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ use crate::target_policy;
 use klikit_webhook::header;
 use std::time::{Duration, Instant};
 
+/// Marks a test delivery (`POST /v1/partner/webhooks/test`), whose order is a sample.
+pub const TEST_HEADER: &str = "x-klikit-test";
+
 /// How much of a response body is kept in the attempt record.
 pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
 
@@ -67,7 +70,7 @@ async fn post(
     url: reqwest::Url,
     signature: String,
 ) -> (AttemptResult, Option<String>) {
-    let request = client
+    let mut request = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(header::SIGNATURE, signature)
@@ -78,6 +81,9 @@ async fn post(
             delivery.attempt_number.to_string(),
         )
         .body(delivery.body.clone());
+    if delivery.test {
+        request = request.header(TEST_HEADER, "true");
+    }
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(err) => return (transport_failure(&err), None),

@@ -25,7 +25,9 @@ mod ingest;
 mod migrate;
 mod operators;
 mod partner_api;
+mod partner_views;
 mod partners;
+mod retry_now;
 
 use super::*;
 use group_commit::{GroupWriter, Lane};
@@ -389,6 +391,46 @@ impl Store for SqliteStore {
         let event_id = event_id.to_owned();
         self.read(move |conn| deliveries::get(conn, &event_id))
             .await
+    }
+
+    async fn create_test_delivery(&self, delivery: NewTestDelivery) -> StoreResult<()> {
+        self.write(move |tx| deliveries::create_test(tx, &delivery))
+            .await
+    }
+
+    async fn partner_url_activity(&self, partner_id: &str) -> StoreResult<Vec<UrlActivity>> {
+        let partner_id = partner_id.to_owned();
+        self.read(move |conn| partner_views::url_activity(conn, &partner_id))
+            .await
+    }
+
+    async fn retry_delivery_now(
+        &self,
+        event_id: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<DeliverySummary> {
+        let event_id = event_id.to_owned();
+        self.write(move |tx| {
+            let summary = retry_now::retry_one(tx, &event_id, audit.at)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(summary)
+        })
+        .await
+    }
+
+    async fn retry_matching_now(
+        &self,
+        filter: DeliveryFilter,
+        audit: AuditEntry,
+    ) -> StoreResult<RetryOutcome> {
+        self.write(move |tx| {
+            let outcome = retry_now::retry_matching(tx, &filter, audit.at)?;
+            let mut audit = audit;
+            audit.details["retried"] = serde_json::json!(outcome.retried);
+            operators::record_audit(tx, &audit)?;
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn replay_delivery(

@@ -20,7 +20,9 @@ pub struct Partner {
     pub name: String,
     pub partner_key: String,
     pub enabled: bool,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: Millis,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub updated_at: Millis,
 }
 
@@ -52,7 +54,9 @@ pub struct Mapping {
     pub branch_id: Option<i64>,
     pub event_type: EventType,
     pub url: String,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: Millis,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub updated_at: Millis,
 }
 
@@ -209,6 +213,26 @@ pub struct ClaimedDelivery {
     /// When the oldest order change in this delivery was ingested.
     pub first_ingested_at: Millis,
     pub order_count: u32,
+    /// A test delivery (see [`NewTestDelivery`]): sent marked as a test, attempted once.
+    pub test: bool,
+}
+
+/// A test delivery to store: a sample order for a partner to check its endpoint with.
+/// The dispatcher sends it once, marked `x-klikit-test: true`, to the URL of its
+/// mapping; it is never listed, replayed or counted in the metrics, and its sample
+/// order is not stored as an order.
+#[derive(Debug, Clone)]
+pub struct NewTestDelivery {
+    pub event_id: String,
+    pub partner_id: String,
+    pub mapping_id: String,
+    pub event_type: EventType,
+    pub brand_id: i64,
+    pub branch_id: i64,
+    pub order_id: i64,
+    /// The exact body to send.
+    pub body: Vec<u8>,
+    pub now: Millis,
 }
 
 /// A lease to give back unused.
@@ -333,8 +357,11 @@ pub struct DeliverySummary {
     /// Why a dead delivery died: `retries_exhausted` or `mapping_deleted`.
     pub dead_reason: Option<String>,
     pub attempt_count: u32,
+    #[serde(serialize_with = "super::time_text::serialize_option")]
     pub next_attempt_at: Option<Millis>,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: Millis,
+    #[serde(serialize_with = "super::time_text::serialize_option")]
     pub finished_at: Option<Millis>,
 }
 
@@ -350,6 +377,7 @@ pub struct DeliveryPage {
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptRecord {
     pub attempt: u32,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub started_at: Millis,
     pub duration_ms: i64,
     pub url: String,
@@ -372,6 +400,7 @@ pub struct DeliveryDetail {
 /// One operator action, written in the same transaction as the action itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub at: Millis,
     /// The name of the operator token that acted (`root` for the bootstrap token).
     pub actor: String,
@@ -410,6 +439,7 @@ pub struct AuditPage {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OperatorToken {
     pub name: String,
+    #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: Millis,
     pub created_by: String,
 }
@@ -432,6 +462,7 @@ pub struct PartnerDeliveryStats {
     /// Routed changes not yet in a delivery.
     pub queued: u64,
     /// When the oldest pending delivery or queued change was ingested.
+    #[serde(serialize_with = "super::time_text::serialize_option")]
     pub oldest_pending_at: Option<Millis>,
     pub dead: u64,
 }
@@ -481,4 +512,35 @@ pub struct PartnerOrderChange {
     pub idempotency_key: String,
     pub answer: StoredAnswer,
     pub now: Millis,
+}
+
+/// What one of a partner's mapped URLs has seen lately, for the partner to diagnose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlActivity {
+    pub url: String,
+    /// When the partner's oldest mapping to this URL was made.
+    pub first_mapped_at: Millis,
+    /// The latest attempt to this URL, of any of the partner's deliveries.
+    pub last_attempt: Option<LastAttempt>,
+    /// The error of the latest failed attempt to this URL.
+    pub last_error: Option<String>,
+    /// Deliveries to this URL not yet acknowledged nor dead.
+    pub pending: u64,
+}
+
+/// The latest attempt to a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastAttempt {
+    pub status_code: Option<u16>,
+    pub duration_ms: i64,
+    pub started_at: Millis,
+}
+
+/// What a bulk retry-now did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetryOutcome {
+    /// Pending deliveries made due now.
+    pub retried: u64,
+    /// Matching pending deliveries left alone because an attempt is in flight.
+    pub in_flight: u64,
 }

@@ -20,6 +20,8 @@ pub enum Behaviour {
     FailFirst(usize),
     /// Never answers (until the client gives up).
     Hang,
+    /// This status to every request.
+    Status(u16),
 }
 
 /// One request as it arrived.
@@ -159,6 +161,7 @@ async fn handle(
             Behaviour::FailFirst(n) if seen <= *n => 500,
             Behaviour::FailFirst(_) => 200,
             Behaviour::Hang => 0,
+            Behaviour::Status(code) => *code,
         };
         inner.received.push(Received {
             path,

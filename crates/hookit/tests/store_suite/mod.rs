@@ -33,7 +33,10 @@ macro_rules! store_suite {
             a_push_dated_long_ago_is_stale_after_a_record_without_updated_at,
             a_push_without_updated_at_keeps_the_stored_time,
             a_partners_time_never_makes_the_platforms_push_stale,
-            orders_without_placed_at_are_listed_by_first_ingest);
+            orders_without_placed_at_are_listed_by_first_ingest,
+            retry_now_makes_a_pending_delivery_due_without_advancing_its_schedule,
+            a_test_delivery_is_attempted_once_and_never_listed,
+            url_activity_shows_each_mapped_url_once_with_its_latest_attempt);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -222,3 +225,5 @@ pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
 pub mod group_commit;
+mod retry_and_partner_views;
+pub use retry_and_partner_views::*;

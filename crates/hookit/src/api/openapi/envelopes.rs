@@ -2,7 +2,10 @@
 //! `{"data": …}`, the partner API `{"request_id", "data": …}`. One named schema per
 //! payload keeps every response in the document concrete.
 
-use super::schemas::{IssuedPartner, IssuedToken, OrderList, OrderRecord, PartnerWebhooks};
+use super::schemas::{
+    IssuedPartner, IssuedToken, OrderList, OrderRecord, PartnerDelivery, PartnerDeliveryDetail,
+    PartnerDeliveryPage, PartnerWebhooks,
+};
 use super::store_schemas::{
     AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, IngestItemResult,
     IngestOutcome, Mapping, Partner,
@@ -54,12 +57,40 @@ data! {
     AuditPageData(AuditPage): "A page of the audit log, newest first.";
     IngestOneData(IngestOneResult): "What happened to the pushed change.";
     IngestBatchData(IngestOutcome): "What happened to each pushed change, in order.";
+    TestWebhookData(TestWebhookResult): "How the partner's endpoint answered a test webhook.";
+    RetriedData(Retried): "How many pending deliveries were made due now.";
 }
 
 partner_data! {
     PartnerOrderData(OrderRecord): "getOrder: the order record, exactly as webhooks carry it.";
     PartnerOrderListData(OrderList): "A page of order records.";
     PartnerWebhooksData(PartnerWebhooks): "The partner's webhook setup and recent deliveries.";
+    PartnerTestWebhookData(TestWebhookResult): "How the endpoint answered the test webhook.";
+    PartnerDeliveryPageData(PartnerDeliveryPage): "A page of the partner's deliveries, newest first.";
+    PartnerDeliveryDetailData(PartnerDeliveryDetail): "One delivery with its body and attempts.";
+    PartnerDeliveryData(PartnerDelivery): "The replayed delivery, pending again.";
+}
+
+/// How an endpoint answered a test webhook (a sample order with a negative id, marked
+/// `x-klikit-test: true`, attempted once).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TestWebhookResult {
+    /// The test delivery's `x-klikit-event-id` (never listed or replayed).
+    event_id: String,
+    /// The URL it was sent to.
+    url: String,
+    /// The endpoint's HTTP status; null when no response came (see `error`).
+    status_code: Option<u16>,
+    /// How long the attempt took; null when no attempt finished in time.
+    latency_ms: Option<i64>,
+    /// The first 1 KiB of the response body.
+    response_excerpt: Option<String>,
+    /// What went wrong, when the endpoint did not answer 2xx or no attempt finished.
+    error: Option<String>,
+    /// True on a 401 or 403, or a 400/422 whose body mentions the signature: the
+    /// receiver most likely verifies with another secret or re-serialised JSON.
+    signature_rejected_likely: bool,
 }
 
 /// A rotated partner API secret.
@@ -114,7 +145,7 @@ pub struct ListedToken {
     /// `configuration` for the root token, `minted` for the others.
     source: String,
     /// When a minted token was made; null for the root token.
-    created_at: Option<i64>,
+    created_at: Option<crate::store::Millis>,
     /// The token that minted it; null for the root token.
     created_by: Option<String>,
 }
@@ -127,4 +158,14 @@ pub struct IngestOneResult {
     result: IngestItemResult,
     /// True when this answer is a replay of the first answer for the `Idempotency-Key`.
     idempotent_replay: bool,
+}
+
+/// What a bulk retry-now did.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Retried {
+    /// Pending deliveries made due now.
+    retried: u64,
+    /// Matching pending deliveries left alone because an attempt is in flight.
+    in_flight: u64,
 }

@@ -268,8 +268,57 @@ pub struct IssuedToken {
 #[allow(dead_code)]
 pub struct PartnerWebhooks {
     mappings: Vec<PartnerMapping>,
+    /// Each mapped URL once, with its latest attempt and what is pending.
+    urls: Vec<PartnerUrl>,
     /// The 20 most recent deliveries, newest first.
     recent_deliveries: Vec<PartnerDelivery>,
+}
+
+/// One of the partner's mapped URLs and how it is doing.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PartnerUrl {
+    url: String,
+    /// `healthy` (endpoint health is not kept yet).
+    state: String,
+    /// Since when the URL is in this state: when it was first mapped.
+    since: crate::store::Millis,
+    /// The error of the latest failed attempt to this URL.
+    last_error: Option<String>,
+    /// The latest attempt to this URL.
+    last_attempt: Option<PartnerLastAttempt>,
+    /// Deliveries to this URL not yet acknowledged nor dead.
+    pending: u64,
+}
+
+/// The latest attempt to a URL.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PartnerLastAttempt {
+    /// Null when no HTTP answer came (timeout, refused connection, …).
+    status_code: Option<u16>,
+    latency_ms: i64,
+    at: crate::store::Millis,
+}
+
+/// A page of the partner's deliveries.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PartnerDeliveryPage {
+    deliveries: Vec<PartnerDelivery>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// One of the partner's deliveries with its body and attempts.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PartnerDeliveryDetail {
+    #[serde(flatten)]
+    delivery: PartnerDelivery,
+    /// The exact body bytes every attempt sends.
+    body: String,
+    attempts: Vec<super::store_schemas::AttemptRecord>,
 }
 
 /// One of the partner's URL mappings.
@@ -294,13 +343,16 @@ pub struct PartnerDelivery {
     #[schema(schema_with = EventTypeName::schema)]
     event_type: String,
     order_ids: Vec<i64>,
+    brand_id: i64,
+    branch_id: i64,
     /// `pending`, `delivered` or `dead`.
     state: String,
+    /// Why a dead delivery died: `retries_exhausted` or `mapping_deleted`.
+    dead_reason: Option<String>,
     attempts: u32,
-    /// Milliseconds since the Unix epoch.
-    created_at: i64,
-    finished_at: Option<i64>,
-    next_attempt_at: Option<i64>,
+    created_at: crate::store::Millis,
+    finished_at: Option<crate::store::Millis>,
+    next_attempt_at: Option<crate::store::Millis>,
 }
 
 /// `GET /v1/partner/orders` data.

@@ -27,7 +27,7 @@ pub(super) struct DeliveryQuery {
     /// `pending`, `delivered` or `dead`.
     #[schema(value_type = Option<crate::api::openapi::store_schemas::DeliveryState>)]
     #[param(value_type = Option<crate::api::openapi::store_schemas::DeliveryState>)]
-    state: Option<String>,
+    pub(super) state: Option<String>,
     /// Only this event type.
     #[schema(value_type = Option<EventTypeName>)]
     #[param(value_type = Option<EventTypeName>)]
@@ -45,13 +45,13 @@ pub(super) struct DeliveryQuery {
     /// Page size, 1 to 1000 (default 50). Listing only; refused by a bulk replay.
     #[schema(minimum = 1, maximum = 1000)]
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<usize>,
+    pub(super) limit: Option<usize>,
     /// `next_cursor` of the previous page (an event id). Listing only; refused by a bulk replay.
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 impl DeliveryQuery {
-    fn into_filter(self) -> Result<DeliveryFilter, ApiError> {
+    pub(super) fn into_filter(self) -> Result<DeliveryFilter, ApiError> {
         if let Some(partner_id) = &self.partner_id {
             checked_id(IdKind::Partner, partner_id, "partner_id")?;
         }

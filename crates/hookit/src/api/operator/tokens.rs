@@ -6,6 +6,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, PathParam, QueryParams};
 use crate::api::openapi::{AuditPageData, ErrorBody, IssuedTokenData, RevokedData, TokenListData};
 use crate::credentials;
+use crate::store::time_text::rfc3339;
 use crate::store::{NewOperatorToken, now_millis};
 use axum::Extension;
 use axum::Json;
@@ -101,7 +102,7 @@ pub(super) async fn list_tokens(State(state): State<AppState>) -> Answer {
         tokens.push(json!({
             "name": token.name,
             "source": "minted",
-            "created_at": token.created_at,
+            "created_at": rfc3339(token.created_at),
             "created_by": token.created_by,
         }));
     }

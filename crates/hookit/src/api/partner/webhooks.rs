@@ -1,21 +1,25 @@
-//! `GET /v1/partner/webhooks`: the partner's own URL mappings and recent deliveries.
+//! `GET /v1/partner/webhooks`: the partner's own URL mappings, each mapped URL's
+//! recent activity, and recent deliveries.
 
+use super::deliveries::delivery_view;
 use super::orders::{Reply, reply};
 use super::{PartnerError, PartnerIdentity, RequestId};
 use crate::api::AppState;
 use crate::api::openapi::PartnerWebhooksData;
-use crate::store::{DeliveryFilter, StoreError};
+use crate::store::time_text::rfc3339;
+use crate::store::{DeliveryFilter, StoreError, UrlActivity};
 use axum::Extension;
 use axum::extract::State;
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// The partner's own webhook setup: its URL mappings and its 20 latest deliveries.
+/// The partner's own webhook setup: its URL mappings, how each URL is doing, and its
+/// 20 latest deliveries.
 #[utoipa::path(
     get,
     path = "/webhooks",
     tag = "partner",
     operation_id = "listWebhooks",
-    responses((status = 200, description = "Mappings and recent deliveries.", body = PartnerWebhooksData)),
+    responses((status = 200, description = "Mappings, each mapped URL's activity, and recent deliveries.", body = PartnerWebhooksData)),
 )]
 pub(super) async fn webhooks(
     State(state): State<AppState>,
@@ -26,6 +30,11 @@ pub(super) async fn webhooks(
     let mappings = state
         .store
         .list_mappings(Some(&partner.id))
+        .await
+        .map_err(fail)?;
+    let urls = state
+        .store
+        .partner_url_activity(&partner.id)
         .await
         .map_err(fail)?;
     let recent = state
@@ -42,11 +51,25 @@ pub(super) async fn webhooks(
             "id": m.id, "url": m.url, "event_type": m.event_type,
             "brand_id": m.brand_id, "branch_id": m.branch_id,
         })).collect::<Vec<_>>(),
-        "recent_deliveries": recent.deliveries.iter().map(|d| json!({
-            "event_id": d.event_id, "event_type": d.event_type, "order_ids": d.order_ids,
-            "state": d.state, "attempts": d.attempt_count, "created_at": d.created_at,
-            "finished_at": d.finished_at, "next_attempt_at": d.next_attempt_at,
-        })).collect::<Vec<_>>(),
+        "urls": urls.iter().map(url_view).collect::<Vec<_>>(),
+        "recent_deliveries": recent.deliveries.iter().map(delivery_view).collect::<Vec<_>>(),
     });
     Ok(reply(&request_id, data.to_string().into_bytes()))
+}
+
+/// One mapped URL as the partner sees it. Its state is `healthy` until hookit keeps
+/// endpoint health; `since` is then when the URL was first mapped.
+fn url_view(url: &UrlActivity) -> Value {
+    json!({
+        "url": url.url,
+        "state": "healthy",
+        "since": rfc3339(url.first_mapped_at),
+        "last_error": url.last_error,
+        "last_attempt": url.last_attempt.as_ref().map(|a| json!({
+            "status_code": a.status_code,
+            "latency_ms": a.duration_ms,
+            "at": rfc3339(a.started_at),
+        })),
+        "pending": url.pending,
+    })
 }

@@ -5,11 +5,11 @@ use crate::store::*;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
-const SUMMARY_COLUMNS: &str = "d.id, d.partner_id, d.mapping_id, d.event_type, d.brand_id, \
+pub(super) const SUMMARY_COLUMNS: &str = "d.id, d.partner_id, d.mapping_id, d.event_type, d.brand_id, \
      d.branch_id, d.order_ids, d.state, d.dead_reason, d.attempts, d.next_attempt_at, \
      d.created_at, d.finished_at";
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
+pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
     let order_ids: String = row.get(6)?;
     let state: String = row.get(7)?;
     let state = DeliveryState::parse(&state).ok_or_else(|| {
@@ -39,8 +39,9 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<DeliverySummary> {
 }
 
 /// The WHERE clause and its values for a filter.
-fn filter_clause(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql>>) {
-    let mut conditions: Vec<&str> = vec!["1 = 1"];
+pub(super) fn filter_clause(filter: &DeliveryFilter) -> (String, Vec<Box<dyn ToSql>>) {
+    // Test deliveries are read one by one by their event id, never listed or replayed.
+    let mut conditions: Vec<&str> = vec!["d.test = 0"];
     let mut values: Vec<Box<dyn ToSql>> = Vec::new();
     if let Some(partner_id) = &filter.partner_id {
         conditions.push("d.partner_id = ?");
@@ -151,6 +152,7 @@ pub(super) fn replay_one(
         ))?
         .query_row([event_id], summary_from_row)
         .optional()?
+        .filter(|_| !is_test(tx, event_id).unwrap_or(true))
         .ok_or_else(|| StoreError::NotFound {
             what: format!("delivery {event_id}"),
         })?;
@@ -267,4 +269,32 @@ pub(super) fn replay_matching(
         skipped,
         skipped_total: skipped_total as u64,
     })
+}
+
+fn is_test(conn: &Connection, event_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT test FROM deliveries WHERE id = ?1")?
+        .query_row([event_id], |row| row.get(0))
+}
+
+/// Stores a test delivery, due now, outside every per-order sequence (it has no
+/// queued change).
+pub(super) fn create_test(tx: &Transaction<'_>, delivery: &NewTestDelivery) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
+                                 order_ids, body, state, next_attempt_at, first_ingested_at,
+                                 created_at, test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9, 1)",
+    )?
+    .execute(params![
+        delivery.event_id,
+        delivery.partner_id,
+        delivery.mapping_id,
+        delivery.event_type.as_str(),
+        delivery.brand_id,
+        delivery.branch_id,
+        format!("[{}]", delivery.order_id),
+        delivery.body,
+        delivery.now
+    ])?;
+    Ok(())
 }

@@ -215,7 +215,7 @@ pub(super) fn claim_due(
         "UPDATE deliveries SET lease_token = ?1, lease_until = ?2, attempts = attempts + 1
          WHERE id = ?3
          RETURNING id, partner_id, event_type, body, attempts, retry_index, first_ingested_at,
-                   json_array_length(order_ids)",
+                   json_array_length(order_ids), test",
     )?;
     let mut secret = tx.prepare_cached("SELECT webhook_secret_enc FROM partners WHERE id = ?1")?;
     let mut claimed = Vec::new();
@@ -240,6 +240,7 @@ pub(super) fn claim_due(
                 retry_index: row.get(5)?,
                 first_ingested_at: row.get(6)?,
                 order_count: row.get(7)?,
+                test: row.get(8)?,
             })
         })?;
         delivery.webhook_secret_encrypted =
@@ -272,9 +273,12 @@ pub(super) fn record_outcomes(
     outcomes: &[AttemptOutcome],
 ) -> StoreResult<usize> {
     let mut update = tx.prepare_cached(
-        "UPDATE deliveries SET state = ?1, dead_reason = ?2,
+        "UPDATE deliveries SET state = CASE WHEN test = 1 AND ?1 = 'pending' THEN 'dead' ELSE ?1 END,
+                dead_reason = CASE WHEN test = 1 AND ?1 = 'pending' THEN 'test_attempted_once'
+                                   ELSE ?2 END,
                 retry_index = retry_index + ?3, next_attempt_at = ifnull(?4, next_attempt_at),
-                finished_at = ?5, lease_token = NULL, lease_until = NULL
+                finished_at = CASE WHEN test = 1 THEN ?8 ELSE ?5 END,
+                lease_token = NULL, lease_until = NULL
          WHERE id = ?6 AND state = 'pending' AND lease_token = ?7",
     )?;
     let mut stale = 0;
@@ -301,7 +305,8 @@ pub(super) fn record_outcomes(
             retry_at,
             finished_at,
             outcome.event_id,
-            outcome.lease_token
+            outcome.lease_token,
+            outcome.finished_at
         ])?;
         if changed == 0 {
             stale += 1;

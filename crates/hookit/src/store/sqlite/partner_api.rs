@@ -137,14 +137,16 @@ pub(super) fn delivery_stats(conn: &Connection) -> StoreResult<Vec<PartnerDelive
     let stats = conn
         .prepare_cached(
             "SELECT p.id,
-                (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'pending'),
+                (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'pending'
+                    AND d.test = 0),
                 (SELECT count(*) FROM queue q WHERE q.partner_id = p.id
                     AND q.state IN ('waiting', 'ready')),
                 (SELECT min(d.first_ingested_at) FROM deliveries d
-                    WHERE d.partner_id = p.id AND d.state = 'pending'),
+                    WHERE d.partner_id = p.id AND d.state = 'pending' AND d.test = 0),
                 (SELECT min(q.queued_at) FROM queue q WHERE q.partner_id = p.id
                     AND q.state IN ('waiting', 'ready')),
-                (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'dead')
+                (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'dead'
+                    AND d.test = 0)
              FROM partners p ORDER BY p.id",
         )?
         .query_map([], |row| {
