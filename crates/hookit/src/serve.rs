@@ -139,6 +139,7 @@ impl Server {
             auth_throttle: Arc::new(AuthThrottle::new(config.auth.limits)),
             trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
+            console: config.console,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
