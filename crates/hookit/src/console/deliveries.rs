@@ -104,7 +104,7 @@ pub(crate) async fn list(
     let page = state.store.list_deliveries(filter.clone()).await?;
     let partners = state.store.list_partners().await?;
     let content = html! {
-        (layout::notice(fields.get("done")))
+        (layout::done(fields.get("done")))
         (filter_form(&fields, &partners))
         (table(&page.deliveries, "/console/deliveries/", Some(&partners)))
         @if let Some(cursor) = &page.next_cursor {
@@ -316,7 +316,7 @@ pub(crate) async fn show(
     let delivery = load(&state, &event_id).await?;
     let replayable = delivery.summary.state != DeliveryState::Pending;
     let content = html! {
-        (layout::notice(fields.get("done")))
+        (layout::done(fields.get("done")))
         p { "Partner: " a href={ "/console/partners/" (delivery.summary.partner_id) } { (delivery.summary.partner_id) } }
         @if replayable {
             form class="actions" method="post" action={ "/console/deliveries/" (event_id) "/replay" } {
@@ -373,7 +373,7 @@ pub(crate) async fn replay(
     state.store.replay_delivery(&event_id, audit).await?;
     tracing::info!(event_id = %event_id, "delivery replayed");
     Ok(Redirect::to(&format!(
-        "/console/deliveries/{event_id}?done=Replayed"
+        "/console/deliveries/{event_id}?done=replayed"
     )))
 }
 
@@ -418,14 +418,8 @@ pub(crate) async fn replay_matching(
         skipped = outcome.skipped_total,
         "deliveries replayed in bulk"
     );
-    let done = format!(
-        "Replayed {} deliveries; left {} (mapping deleted)",
-        outcome.replayed, outcome.skipped_total
-    );
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("done", &done);
     Ok(Redirect::to(&format!(
-        "/console/deliveries?{}",
-        query.finish()
+        "/console/deliveries?done=bulk:{}:{}",
+        outcome.replayed, outcome.skipped_total
     )))
 }

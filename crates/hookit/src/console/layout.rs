@@ -113,7 +113,36 @@ pub(crate) fn state_badge(state: DeliveryState) -> Markup {
     }
 }
 
-/// A notice after an action, e.g. "Replayed".
+/// What a `done=` code in a redirect after an action says. Only these codes and
+/// numbers are read from the URL, so a crafted link cannot put words on a page.
+pub(crate) fn done(code: Option<&str>) -> Markup {
+    let mut parts = code.unwrap_or_default().split(':');
+    let number = |part: Option<&str>| part.and_then(|n| n.parse::<u64>().ok());
+    let text = match parts.next() {
+        Some("replayed") => {
+            Some("Replayed: the delivery is pending again, under the same event id.".to_owned())
+        }
+        Some("enabled") => {
+            Some("Enabled: what was kept for this partner is delivered, in order.".to_owned())
+        }
+        Some("disabled") => Some(
+            "Disabled: its API access and webhooks are paused; its changes are kept.".to_owned(),
+        ),
+        Some("mapping_saved") => Some("Mapping saved.".to_owned()),
+        Some("mapping_deleted") => number(parts.next())
+            .map(|n| format!("Mapping deleted; {n} unfinished deliveries stopped.")),
+        Some("bulk") => match (number(parts.next()), number(parts.next())) {
+            (Some(replayed), Some(left)) => Some(format!(
+                "Replayed {replayed} deliveries; left {left} whose mapping was deleted."
+            )),
+            _ => None,
+        },
+        _ => None,
+    };
+    notice(text.as_deref())
+}
+
+/// A notice after an action.
 pub(crate) fn notice(text: Option<&str>) -> Markup {
     html! {
         @if let Some(text) = text {

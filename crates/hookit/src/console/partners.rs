@@ -137,7 +137,7 @@ pub(crate) async fn show(
     let mappings = state.store.list_mappings(Some(&id)).await?;
     let csrf = &session.csrf;
     let content = html! {
-        (layout::notice(fields.get("done")))
+        (layout::done(fields.get("done")))
         dl class="facts" {
             dt { "Name" } dd { (partner.name) }
             dt { "Partner id" } dd class="mono" { (partner.id) }
@@ -296,7 +296,7 @@ pub(crate) async fn act(
                 .set_partner_enabled(&id, enabled, operator.audit(audit_action, &id, json!({})))
                 .await?;
             tracing::info!(partner_id = %id, enabled, "partner enabled flag changed");
-            let done = if enabled { "Enabled" } else { "Disabled" };
+            let done = if enabled { "enabled" } else { "disabled" };
             Ok(Redirect::to(&format!("/console/partners/{id}?done={done}")).into_response())
         }
         other => Err(ConsoleError::not_found(format!("partner action {other:?}"))),
@@ -362,7 +362,7 @@ pub(crate) async fn put_mapping(
         )
         .await?;
     Ok(Redirect::to(&format!(
-        "/console/partners/{id}?done=Mapping%20saved"
+        "/console/partners/{id}?done=mapping_saved"
     )))
 }
 
@@ -386,14 +386,8 @@ pub(crate) async fn delete_mapping(
             ),
         )
         .await?;
-    let done = format!(
-        "Mapping deleted; {} pending deliveries stopped",
-        deleted.stopped
-    );
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("done", &done);
     Ok(Redirect::to(&format!(
-        "/console/partners/{id}?{}",
-        query.finish()
+        "/console/partners/{id}?done=mapping_deleted:{}",
+        deleted.stopped
     )))
 }
