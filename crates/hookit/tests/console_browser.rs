@@ -243,7 +243,7 @@ async fn an_operator_creates_a_partner_maps_a_url_and_replays_a_dead_delivery_un
     screenshot(client, "partner-created").await;
 
     client
-        .find(Locator::PartialLinkText("map its URLs"))
+        .find(Locator::XPath("//a[contains(., 'map its URLs')]"))
         .await
         .expect("link to the partner")
         .click()
