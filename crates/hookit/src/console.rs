@@ -17,6 +17,7 @@
 mod assets;
 mod audit;
 mod deliveries;
+mod delivery_view;
 mod error;
 mod form;
 mod layout;

@@ -3,146 +3,15 @@
 //! revoked or the partner's secret rotated or the partner disabled, partner scoping,
 //! and `HOOKIT_CONSOLE=off`.
 
+#[path = "console_support/client.rs"]
+mod client;
 mod harness;
+
+use client::Console;
 
 use harness::{OPERATOR_TOKEN, Serve, fast_env};
 use reqwest::Method;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::json;
-
-/// A browser-like client that keeps the console's cookies by hand and never follows
-/// redirects, so each answer can be checked.
-struct Console<'s> {
-    serve: &'s Serve,
-    client: reqwest::Client,
-    cookies: Vec<(String, String)>,
-    extra: Vec<(&'static str, &'static str)>,
-}
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn location(&self) -> &str {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    fn set_cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{name}=")))
-            .map(str::to_owned)
-    }
-
-    /// The value of the first hidden `csrf` field on the page.
-    fn csrf(&self) -> String {
-        let at = self
-            .text
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field");
-        let rest = &self.text[at + "name=\"csrf\" value=\"".len()..];
-        rest[..rest.find('"').expect("end of value")].to_owned()
-    }
-}
-
-impl<'s> Console<'s> {
-    fn new(serve: &'s Serve) -> Self {
-        Console {
-            serve,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            cookies: Vec::new(),
-            extra: Vec::new(),
-        }
-    }
-
-    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.serve.base));
-        if !self.cookies.is_empty() {
-            let header: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request = request.header("cookie", header.join("; "));
-        }
-        for (name, value) in &self.extra {
-            request = request.header(*name, *value);
-        }
-        if let Some(form) = form {
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter())
-                .finish();
-            request = request
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        for value in headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
-            let pair = value.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                self.cookies.retain(|(k, _)| k != name);
-                if !value.is_empty() {
-                    self.cookies.push((name.to_owned(), value.to_owned()));
-                }
-            }
-        }
-        let text = response.text().await.expect("body");
-        Answer {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
-        self.send(Method::POST, path, Some(form)).await
-    }
-
-    /// Logs in as an operator with `token`; the answer to the login post.
-    async fn operator_login(&mut self, token: &str) -> Answer {
-        let form = self.get("/console/").await;
-        let csrf = form.csrf();
-        self.post("/console/login", &[("csrf", &csrf), ("token", token)])
-            .await
-    }
-
-    async fn partner_login(&mut self, key: &str, secret: &str) -> Answer {
-        let form = self.get("/console/partner/").await;
-        let csrf = form.csrf();
-        self.post(
-            "/console/partner/login",
-            &[
-                ("csrf", &csrf),
-                ("partner_key", key),
-                ("secret_key", secret),
-            ],
-        )
-        .await
-    }
-}
 
 fn start() -> (tempfile::TempDir, Serve) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -485,4 +354,21 @@ async fn the_console_can_be_turned_off() {
     assert!(answer.text.contains("route_not_found"));
     let (status, _) = serve.operator(Method::GET, "/partners", None).await;
     assert_eq!(status, 200, "the APIs are still served");
+}
+
+#[tokio::test]
+async fn failed_console_logins_are_throttled_like_the_apis() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_AUTH_FAILURES_PER_KEY", "2".into()));
+    let serve = Serve::start(dir.path(), &env);
+    let mut console = Console::new(&serve);
+    for _ in 0..2 {
+        assert_eq!(console.operator_login("hkop_guess").await.status, 401);
+    }
+    let throttled = console.operator_login("hkop_guess").await;
+    assert_eq!(throttled.status, 429, "{}", throttled.text);
+    assert!(throttled.text.contains("rate_limited"));
+    // Another key from the same address still gets in.
+    assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
 }

@@ -4,6 +4,7 @@
 
 use super::ConsoleError;
 use super::deliveries::{self, checked};
+use super::delivery_view;
 use super::form::Fields;
 use super::layout::{self, Chrome};
 use super::login;
@@ -58,7 +59,7 @@ pub(crate) async fn home(
         }
         p class="hint" { "URL health, replay of dead deliveries and test webhooks are not available in the portal yet; ask your klikit contact to replay." }
         h2 { "Recent deliveries" }
-        (deliveries::table(&recent.deliveries, "/console/partner/deliveries/", None))
+        (delivery_view::table(&recent.deliveries, "/console/partner/deliveries/", None))
         p { a href="/console/partner/deliveries" { "All deliveries →" } }
     };
     Ok(layout::page("My webhooks", Chrome::Partner(&session), content).into_response())
@@ -87,7 +88,7 @@ pub(crate) async fn deliveries(
             label { "Order id " input name="order_id" type="text" inputmode="numeric" value=(fields.get("order_id").unwrap_or_default()); }
             button type="submit" { "Filter" }
         }
-        (deliveries::table(&page.deliveries, "/console/partner/deliveries/", None))
+        (delivery_view::table(&page.deliveries, "/console/partner/deliveries/", None))
         @if let Some(cursor) = &page.next_cursor {
             p { a href={ "/console/partner/deliveries?cursor=" (cursor) } { "Older deliveries →" } }
         }
@@ -123,9 +124,9 @@ pub(crate) async fn delivery(
 ) -> Result<Response, ConsoleError> {
     let delivery = own(&state, &session, &event_id).await?;
     if query.as_deref() == Some("download") {
-        return Ok(deliveries::body_download(&delivery));
+        return Ok(delivery_view::body_download(&delivery));
     }
-    let content = deliveries::detail(
+    let content = delivery_view::detail(
         &delivery,
         &format!("/console/partner/deliveries/{event_id}?download"),
     );
