@@ -176,6 +176,22 @@ async fn a_logged_out_browser_reaches_no_page() {
         .await;
     assert_eq!(out.status, 303);
     assert_eq!(console.get("/console/partners").await.status, 303);
+
+    // A session cookie changed by one character opens nothing.
+    assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
+    assert_eq!(console.get("/console/partners").await.status, 200);
+    let (_, value) = console
+        .cookies
+        .iter_mut()
+        .find(|(name, _)| name == "hookit_console")
+        .expect("session cookie");
+    let last = value.pop().expect("a character");
+    value.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        console.get("/console/partners").await.status,
+        303,
+        "a tampered session is refused"
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 pub struct Console<'s> {
     serve: &'s Serve,
     client: reqwest::Client,
-    cookies: Vec<(String, String)>,
+    pub cookies: Vec<(String, String)>,
     pub extra: Vec<(&'static str, &'static str)>,
 }
 
