@@ -76,6 +76,13 @@ pub async fn browser() -> Option<Browser> {
                 "--disable-component-update",
                 "--disable-sync",
                 "--no-first-run",
+                // Beyond the four above: nothing else that phones home, and no name
+                // but loopback resolves.
+                "--disable-domain-reliability",
+                "--disable-client-side-phishing-detection",
+                "--disable-breakpad",
+                "--no-pings",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
                 "--no-default-browser-check",
                 "--disable-extensions",
                 "--disable-default-apps",
