@@ -389,3 +389,86 @@ async fn failed_console_logins_are_throttled_like_the_apis() {
     // Another key from the same address still gets in.
     assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
 }
+
+#[tokio::test]
+async fn bulk_replay_by_the_filter_replays_the_partners_dead_deliveries_under_the_operators_name() {
+    let (_dir, serve) = start();
+    let receiver = harness::receiver::Receiver::start().await;
+    receiver.set("/down", harness::receiver::Behaviour::FailAll);
+    let (id, _, _) = serve.create_partner("Bulk").await;
+    serve
+        .map(
+            &id,
+            61,
+            Some(1),
+            "klikit.order.created.v2",
+            &receiver.url("/down"),
+        )
+        .await;
+    for order_id in [6101, 6102] {
+        let (status, _) = serve
+            .ingest(
+                "klikit.order.created.v2",
+                harness::order(order_id, 61, 1, 1),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, page) = serve
+            .operator(
+                Method::GET,
+                &format!("/deliveries?partner_id={id}&state=dead"),
+                None,
+            )
+            .await;
+        if page["data"]["deliveries"].as_array().map_or(0, Vec::len) == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both deliveries die: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    receiver.set("/down", harness::receiver::Behaviour::Ok);
+    let before = receiver.on("/down").len();
+
+    let mut console = Console::new(&serve);
+    assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
+    let list = console
+        .get(&format!("/console/deliveries?state=dead&partner_id={id}"))
+        .await;
+    assert_eq!(list.status, 200);
+    let answer = console
+        .post(
+            "/console/deliveries/replay",
+            &[
+                ("csrf", &list.csrf()),
+                ("partner_id", &id),
+                ("state", "dead"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.text);
+    assert_eq!(answer.location(), "/console/deliveries?done=bulk:2:0");
+    let notice = console.get(answer.location()).await;
+    assert!(
+        notice.text.contains("Replayed 2 deliveries"),
+        "{}",
+        notice.text
+    );
+    receiver
+        .wait_for("/down", before + 2, std::time::Duration::from_secs(30))
+        .await;
+    let (_, audit) = serve
+        .operator(Method::GET, "/audit?action=deliveries.replayed", None)
+        .await;
+    assert_eq!(audit["data"]["entries"][0]["actor"], "root", "{audit}");
+    assert_eq!(
+        audit["data"]["entries"][0]["target"],
+        id.as_str(),
+        "{audit}"
+    );
+}
