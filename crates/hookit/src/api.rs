@@ -50,6 +50,8 @@ pub struct AppState {
     pub freshness_skew: std::time::Duration,
     /// Test webhooks' rate limit and how long they wait for their outcome.
     pub test_webhooks: Arc<test_webhook::TestWebhooks>,
+    /// The web console's settings (`HOOKIT_CONSOLE`, `HOOKIT_CONSOLE_SESSION_TTL`).
+    pub console: crate::config::ConsoleSettings,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at
@@ -57,6 +59,7 @@ pub struct AppState {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let (routes, document) = assemble(Some(&state)).split_for_parts();
     let document = openapi::Document::new(&openapi::finish(document));
+    let routes = crate::console::mount(routes, &state);
     routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -195,7 +198,10 @@ fn throttled_response(throttled: throttle::Throttled) -> Response {
 
 /// The bootstrap token is `root`; any other must be a named token in the store
 /// (looked up by its hash, so revoking it takes effect on the next request).
-async fn identify_operator(state: &AppState, presented: &str) -> Result<Operator, ApiError> {
+pub(crate) async fn identify_operator(
+    state: &AppState,
+    presented: &str,
+) -> Result<Operator, ApiError> {
     if digests_match(presented, state.operator_token.expose()) {
         return Ok(Operator {
             name: operator::ROOT_TOKEN_NAME.to_owned(),

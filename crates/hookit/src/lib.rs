@@ -17,6 +17,7 @@ pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod demo;
 pub mod dispatcher;

@@ -140,6 +140,7 @@ impl Server {
             trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
             test_webhooks: Arc::new(api::test_webhook::TestWebhooks::new(config.attempt_timeout)),
+            console: config.console,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

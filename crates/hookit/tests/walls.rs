@@ -1,5 +1,5 @@
 //! The walls between modules, checked on the source: the store knows nothing of HTTP,
-//! the API or the dispatcher; the API never reaches into the dispatcher.
+//! the API or the dispatcher; the API and the console never reach into the dispatcher.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,13 @@ const API: Wall = Wall {
     forbidden: &["crate::dispatcher"],
     // /readyz reports the dispatcher's health through its handle.
     known_exceptions: &[("src/api.rs", "crate::dispatcher")],
+};
+
+const CONSOLE: Wall = Wall {
+    sources: &["src/console.rs", "src/console"],
+    // Pages write to the store and return: no dispatcher, no outgoing HTTP.
+    forbidden: &["crate::dispatcher", "reqwest"],
+    known_exceptions: &[],
 };
 
 fn rust_files(root: &Path, relative: &str, found: &mut Vec<PathBuf>) {
@@ -82,4 +89,9 @@ fn the_store_knows_nothing_of_http_the_api_or_the_dispatcher() {
 #[test]
 fn the_api_never_reaches_into_the_dispatcher() {
     assert_eq!(breaches(&API), Vec::<String>::new());
+}
+
+#[test]
+fn the_console_never_sends_a_webhook_nor_reaches_into_the_dispatcher() {
+    assert_eq!(breaches(&CONSOLE), Vec::<String>::new());
 }

@@ -39,7 +39,8 @@ impl TrustedProxies {
         Ok(TrustedProxies(networks))
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// Whether `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
         self.0.iter().any(|network| network.contains(&address))
     }

@@ -57,7 +57,7 @@ pub struct Operator {
 
 impl Operator {
     /// An audit entry for an action of this operator, stamped now.
-    fn audit(&self, action: &str, target: &str, details: Value) -> AuditEntry {
+    pub(crate) fn audit(&self, action: &str, target: &str, details: Value) -> AuditEntry {
         AuditEntry {
             at: now_millis(),
             actor: self.name.clone(),

@@ -201,7 +201,7 @@ fn basic_credentials(request: &Request) -> Result<(String, String), ApiError> {
     Ok((key.to_owned(), secret.to_owned()))
 }
 
-async fn verify(
+pub(crate) async fn verify(
     state: &AppState,
     credentials: Result<(String, String), ApiError>,
 ) -> Result<PartnerAuth, ApiError> {

@@ -1,0 +1,134 @@
+//! The partner portal: a partner's own URL mappings and deliveries with their
+//! attempts, scoped exactly like the partner API — another partner's delivery answers
+//! 404 just as a missing one does.
+
+use super::ConsoleError;
+use super::deliveries::{self, checked};
+use super::delivery_view;
+use super::form::Fields;
+use super::layout::{self, Chrome};
+use super::login;
+use super::session::{PartnerSession, partner_session};
+use crate::api::AppState;
+use crate::ids::IdKind;
+use crate::store::{DeliveryDetail, DeliveryFilter};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Response};
+use maud::html;
+
+/// `GET /console/partner/`: the partner's webhooks when logged in, else its login form.
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    parts: Parts,
+) -> Result<Response, ConsoleError> {
+    let Some(session) = partner_session(&state, &parts.headers).await? else {
+        return Ok(login::partner_form(&state, &parts, None));
+    };
+    let id = session.partner.id.clone();
+    let mappings = state.store.list_mappings(Some(&id)).await?;
+    let recent = state
+        .store
+        .list_deliveries(DeliveryFilter {
+            partner_id: Some(id),
+            limit: 20,
+            ..DeliveryFilter::default()
+        })
+        .await?;
+    let content = html! {
+        p { "Partner key: " span class="mono" { (session.partner.partner_key) } }
+        h2 { "My URLs" }
+        @if mappings.is_empty() {
+            p { "No URL is mapped yet; ask your klikit contact to map one." }
+        } @else {
+            div class="scroll" {
+                table {
+                    thead { tr { th { "Brand" } th { "Branch" } th { "Event type" } th { "URL" } } }
+                    tbody {
+                        @for m in &mappings {
+                            tr {
+                                td { (m.brand_id) }
+                                td { @match m.branch_id { Some(b) => (b), None => "every branch" } }
+                                td { (m.event_type.as_str()) }
+                                td class="mono wrap" { (m.url) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p class="hint" { "URL health, replay of dead deliveries and test webhooks are not available in the portal yet; ask your klikit contact to replay." }
+        h2 { "Recent deliveries" }
+        (delivery_view::table(&recent.deliveries, "/console/partner/deliveries/", None))
+        p { a href="/console/partner/deliveries" { "All deliveries →" } }
+    };
+    Ok(layout::page("My webhooks", Chrome::Partner(&session), content).into_response())
+}
+
+/// `GET /console/partner/deliveries`: only this partner's, whatever the query says.
+pub(crate) async fn deliveries(
+    State(state): State<AppState>,
+    session: PartnerSession,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, ConsoleError> {
+    let fields = Fields::query(query.as_deref());
+    let mut filter = deliveries::filter_from(&fields, 50)?;
+    filter.partner_id = Some(session.partner.id.clone());
+    let page = state.store.list_deliveries(filter).await?;
+    let content = html! {
+        form class="filters" method="get" action="/console/partner/deliveries" {
+            label { "State "
+                select name="state" {
+                    option value="" { "any" }
+                    @for name in ["pending", "delivered", "dead"] {
+                        option value=(name) selected[fields.get("state") == Some(name)] { (name) }
+                    }
+                }
+            }
+            label { "Order id " input name="order_id" type="text" inputmode="numeric" value=(fields.get("order_id").unwrap_or_default()); }
+            button type="submit" { "Filter" }
+        }
+        (delivery_view::table(&page.deliveries, "/console/partner/deliveries/", None))
+        @if let Some(cursor) = &page.next_cursor {
+            p { a href={ "/console/partner/deliveries?cursor=" (cursor) } { "Older deliveries →" } }
+        }
+    };
+    Ok(layout::page(
+        "My deliveries",
+        Chrome::Partner(&session),
+        content,
+    ))
+}
+
+/// This partner's delivery, or 404 exactly as for a missing one.
+async fn own(
+    state: &AppState,
+    session: &PartnerSession,
+    event_id: &str,
+) -> Result<DeliveryDetail, ConsoleError> {
+    checked(IdKind::Event, event_id, "event_id")?;
+    state
+        .store
+        .get_delivery(event_id)
+        .await?
+        .filter(|d| d.summary.partner_id == session.partner.id)
+        .ok_or_else(|| ConsoleError::not_found(format!("delivery {event_id}")))
+}
+
+/// `GET /console/partner/deliveries/{event_id}` (`?download` for the exact bytes).
+pub(crate) async fn delivery(
+    State(state): State<AppState>,
+    session: PartnerSession,
+    Path(event_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ConsoleError> {
+    let delivery = own(&state, &session, &event_id).await?;
+    if query.as_deref() == Some("download") {
+        return Ok(delivery_view::body_download(&delivery));
+    }
+    let content = delivery_view::detail(
+        &delivery,
+        &format!("/console/partner/deliveries/{event_id}?download"),
+    );
+    Ok(layout::page("Delivery", Chrome::Partner(&session), content).into_response())
+}
