@@ -6,6 +6,7 @@
 mod deliveries;
 mod partners;
 mod tokens;
+mod webhook_signing;
 
 pub use tokens::ROOT_TOKEN_NAME;
 
@@ -24,9 +25,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
     use partners::*;
     use tokens::*;
+    use webhook_signing::*;
     OpenApiRouter::new()
         .routes(routes!(create_partner, list_partners))
-        .routes(routes!(get_partner))
+        .routes(routes!(get_partner, update_partner))
         .routes(routes!(rotate_secret))
         .routes(routes!(rotate_webhook_secret))
         .routes(routes!(disable_partner))

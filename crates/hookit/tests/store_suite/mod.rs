@@ -33,7 +33,10 @@ macro_rules! store_suite {
             a_push_dated_long_ago_is_stale_after_a_record_without_updated_at,
             a_push_without_updated_at_keeps_the_stored_time,
             a_partners_time_never_makes_the_platforms_push_stale,
-            orders_without_placed_at_are_listed_by_first_ingest);
+            orders_without_placed_at_are_listed_by_first_ingest,
+            a_grace_rotation_keeps_the_previous_secret_until_the_switch,
+            a_rotation_inside_a_grace_window_ends_it, a_rotation_without_grace_forgets_the_previous_secret,
+            the_signature_scheme_is_kept_and_changed);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -104,6 +107,7 @@ pub async fn partner(store: &dyn Store, name: &str) -> Partner {
                 partner_key: format!("pk_{}", IdKind::Request.generate()),
                 secret_hash: "sha256:00".into(),
                 webhook_secret_encrypted: vec![1, 2, 3],
+                signature_scheme: SignatureScheme::Klikit,
                 now: T0,
             },
             audit("partner.created"),
@@ -222,3 +226,5 @@ pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
 pub mod group_commit;
+mod webhook_secrets;
+pub use webhook_secrets::*;
