@@ -181,7 +181,10 @@ pub fn standard_webhook_secret(webhook_secret: &Secret) -> Secret {
     let encoded = Zeroizing::new(
         base64::engine::general_purpose::STANDARD.encode(webhook_secret.expose().as_bytes()),
     );
-    Secret::new(format!("{STANDARD_WEBHOOK_SECRET_PREFIX}{}", encoded.as_str()))
+    Secret::new(format!(
+        "{STANDARD_WEBHOOK_SECRET_PREFIX}{}",
+        encoded.as_str()
+    ))
 }
 
 /// A fresh secret with a readable prefix (e.g. [`OPERATOR_TOKEN_PREFIX`]) followed by

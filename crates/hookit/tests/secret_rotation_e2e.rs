@@ -100,11 +100,20 @@ async fn a_grace_rotation_signs_with_the_old_secret_until_the_switch_then_the_ne
     let mut switched = false;
     for request in &attempts {
         assert_eq!(request.event_id(), event_id, "one delivery, retried");
-        let number: u64 = request.header("x-klikit-delivery-attempt").parse().expect("n");
+        let number: u64 = request
+            .header("x-klikit-delivery-attempt")
+            .parse()
+            .expect("n");
         let (by_old, by_new) = (signed_with(request, &old), signed_with(request, &new));
-        assert!(by_old != by_new, "attempt {number}: exactly one secret verifies");
+        assert!(
+            by_old != by_new,
+            "attempt {number}: exactly one secret verifies"
+        );
         if by_old {
-            assert!(!switched, "attempt {number}: the old secret again after the switch");
+            assert!(
+                !switched,
+                "attempt {number}: the old secret again after the switch"
+            );
             assert!(
                 started(number) < switch_at,
                 "attempt {number} started at {}, after the switch at {switch_at}, \
@@ -160,7 +169,10 @@ async fn a_rotation_inside_a_grace_window_ends_it_and_bad_graces_are_refused() {
     // A refused rotation changed nothing: the first secret still signs.
     serve.ingest(STATUS, order(51, 1, 10, 2)).await;
     let got = receiver.wait_for("/hooks", 1, WAIT).await;
-    assert!(signed_with(&got[0], &first), "refused rotations change nothing");
+    assert!(
+        signed_with(&got[0], &first),
+        "refused rotations change nothing"
+    );
 
     let (second, _) = rotated(&serve, &partner, Some("7d")).await;
     let (third, switch_at) = rotated(&serve, &partner, Some("1h")).await;

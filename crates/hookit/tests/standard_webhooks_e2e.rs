@@ -108,7 +108,10 @@ async fn standard_signatures_verify_with_an_independent_verifier_and_carry_both_
     .await;
     assert_eq!(created["signature_scheme"], "klikit+standard");
     let partner = created["id"].as_str().expect("id").to_owned();
-    let old_key = created["webhook_secret_key"].as_str().expect("key").to_owned();
+    let old_key = created["webhook_secret_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
     let old = created["webhook_secret_standard"]
         .as_str()
         .expect("standard form")
@@ -185,11 +188,22 @@ async fn standard_signatures_verify_with_an_independent_verifier_and_carry_both_
     let mut switched = false;
     for request in &attempts {
         let number = request.header("x-klikit-delivery-attempt");
-        assert_eq!(verify_request(&new, request, now), Ok(()), "attempt {number}");
+        assert_eq!(
+            verify_request(&new, request, now),
+            Ok(()),
+            "attempt {number}"
+        );
         match signature_count(request) {
             2 => {
-                assert!(!switched, "attempt {number}: two signatures after the switch");
-                assert_eq!(verify_request(&old, request, now), Ok(()), "attempt {number}");
+                assert!(
+                    !switched,
+                    "attempt {number}: two signatures after the switch"
+                );
+                assert_eq!(
+                    verify_request(&old, request, now),
+                    Ok(()),
+                    "attempt {number}"
+                );
             }
             1 => {
                 switched = true;
@@ -222,12 +236,18 @@ async fn the_scheme_is_opt_in_and_changed_by_patch() {
     serve.ingest(STATUS, order(71, 1, 10, 2)).await;
     let plain = receiver.wait_for("/hooks", 1, WAIT).await.remove(0);
     for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-        assert!(!plain.headers.contains_key(name), "{name} without opting in");
+        assert!(
+            !plain.headers.contains_key(name),
+            "{name} without opting in"
+        );
     }
 
     let path = format!("/partners/{partner}");
     for (body, field) in [
-        (json!({ "signature_scheme": "standard" }), "signature_scheme"),
+        (
+            json!({ "signature_scheme": "standard" }),
+            "signature_scheme",
+        ),
         (json!({ "signature_scheme": 1 }), "signature_scheme"),
         (json!({ "name": "x" }), "name"),
     ] {

@@ -201,11 +201,19 @@ mod tests {
         let old = b"whsk_old".as_slice();
         let signature = sign(old, BODY);
         let both = [SECRET, old];
-        let event = receive_any(&both, &headers(&signature, "klikit.order.status.updated"), BODY)
-            .expect("the second secret verifies");
+        let event = receive_any(
+            &both,
+            &headers(&signature, "klikit.order.status.updated"),
+            BODY,
+        )
+        .expect("the second secret verifies");
         assert_eq!(event.event_id, "evt_1");
-        let err = receive_any(&[SECRET], &headers(&signature, "klikit.order.status.updated"), BODY)
-            .expect_err("only the new secret");
+        let err = receive_any(
+            &[SECRET],
+            &headers(&signature, "klikit.order.status.updated"),
+            BODY,
+        )
+        .expect_err("only the new secret");
         assert_eq!((err.status_code(), err.code()), (403, "signature_mismatch"));
     }
 

@@ -187,7 +187,10 @@ mod tests {
             verify_any(&secrets, body, Some("00")),
             Err(SignatureError::WrongLength { found: 2 })
         );
-        assert_eq!(verify_any(&secrets, body, None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_any(&secrets, body, None),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]

@@ -122,8 +122,15 @@ mod tests {
     #[test]
     fn the_previous_secret_signs_until_the_switch_then_the_current_one() {
         let body = b"{}";
-        let before = signature_headers(&secrets(1_000), SignatureScheme::Klikit, "evt_1", body, 999);
-        let at = signature_headers(&secrets(1_000), SignatureScheme::Klikit, "evt_1", body, 1_000);
+        let before =
+            signature_headers(&secrets(1_000), SignatureScheme::Klikit, "evt_1", body, 999);
+        let at = signature_headers(
+            &secrets(1_000),
+            SignatureScheme::Klikit,
+            "evt_1",
+            body,
+            1_000,
+        );
         let old = klikit_webhook::sign(b"whsk_old", body);
         let new = klikit_webhook::sign(b"whsk_new", body);
         assert_eq!(header_value(&before, header::SIGNATURE), Some(old.as_str()));

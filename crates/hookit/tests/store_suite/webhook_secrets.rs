@@ -130,7 +130,15 @@ pub async fn the_signature_scheme_is_kept_and_changed(store: &dyn Store) {
         .expect("create");
     assert_eq!(created.signature_scheme, SignatureScheme::KlikitStandard);
     assert_eq!(created.webhook_secret_switch_at, None);
-    map(store, &created, 1, Some(10), EventType::OrderStatusUpdated, URL).await;
+    map(
+        store,
+        &created,
+        1,
+        Some(10),
+        EventType::OrderStatusUpdated,
+        URL,
+    )
+    .await;
     let change = order(1, 1, 10, 2, "2027-01-15T08:00:00Z");
     ingest(store, vec![item(EventType::OrderStatusUpdated, change)], T0).await;
     store.form_deliveries(LIMITS, T0).await.expect("form");
@@ -145,7 +153,11 @@ pub async fn the_signature_scheme_is_kept_and_changed(store: &dyn Store) {
         ..audit("partner.updated")
     };
     let changed = store
-        .update_partner(&created.id, update(Some(SignatureScheme::Klikit)), at(T0 + 5))
+        .update_partner(
+            &created.id,
+            update(Some(SignatureScheme::Klikit)),
+            at(T0 + 5),
+        )
         .await
         .expect("update");
     assert_eq!(changed.signature_scheme, SignatureScheme::Klikit);
@@ -155,7 +167,10 @@ pub async fn the_signature_scheme_is_kept_and_changed(store: &dyn Store) {
         .await
         .expect("empty update");
     assert_eq!(unchanged.signature_scheme, SignatureScheme::Klikit);
-    assert_eq!(store.get_partner(&created.id).await.expect("get"), unchanged);
+    assert_eq!(
+        store.get_partner(&created.id).await.expect("get"),
+        unchanged
+    );
     let listed = store.list_partners().await.expect("list");
     assert_eq!(listed[0].signature_scheme, SignatureScheme::Klikit);
 
