@@ -2,7 +2,7 @@
 //! moment (see `signing`), POST it, and classify what came back.
 
 use super::retry::parse_retry_after;
-use super::signing::{self, LiveSecrets};
+use super::signing::{self, Headers, LiveSecrets};
 use crate::store::{AttemptResult, ClaimedDelivery, now_millis};
 use crate::target_policy;
 use klikit_webhook::header;
@@ -53,7 +53,7 @@ fn prepare(
     delivery: &ClaimedDelivery,
     webhook_secrets: Result<LiveSecrets, String>,
     allow_private: bool,
-) -> Result<(reqwest::Url, Vec<(&'static str, String)>), AttemptResult> {
+) -> Result<(reqwest::Url, Headers), AttemptResult> {
     let url = reqwest::Url::parse(&delivery.url)
         .map_err(|err| failed("invalid_url", format!("{}: {err}", delivery.url)))?;
     target_policy::check_literal_host(&url, allow_private)
@@ -73,7 +73,7 @@ async fn post(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
     url: reqwest::Url,
-    signatures: Vec<(&'static str, String)>,
+    signatures: Headers,
 ) -> (AttemptResult, Option<String>) {
     let mut request = client
         .post(url)

@@ -54,14 +54,17 @@ impl LiveSecrets {
     }
 }
 
-/// The signature headers of one attempt made at `now`, as (name, value) pairs.
+/// Header (name, value) pairs to send with an attempt.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// The signature headers of one attempt made at `now`.
 pub fn signature_headers(
     secrets: &LiveSecrets,
     scheme: SignatureScheme,
     event_id: &str,
     body: &[u8],
     now: Millis,
-) -> Vec<(&'static str, String)> {
+) -> Headers {
     let live = secrets.live_at(now);
     let signing = live[0];
     let mut headers = vec![(
