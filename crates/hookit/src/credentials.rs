@@ -170,6 +170,23 @@ pub fn generate_webhook_secret() -> Secret {
     generate_token(WEBHOOK_SECRET_PREFIX)
 }
 
+/// Prefix of the Standard Webhooks form of a webhook secret.
+pub const STANDARD_WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// The Standard Webhooks form of a `whsk_…` webhook secret: `whsec_` + base64 of the
+/// secret string's UTF-8 bytes. Standard Webhooks libraries decode the part after the
+/// prefix and key their HMAC with it, so they verify `webhook-signature` with the very
+/// key that signs `x-klikit-signature`.
+pub fn standard_webhook_secret(webhook_secret: &Secret) -> Secret {
+    let encoded = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD.encode(webhook_secret.expose().as_bytes()),
+    );
+    Secret::new(format!(
+        "{STANDARD_WEBHOOK_SECRET_PREFIX}{}",
+        encoded.as_str()
+    ))
+}
+
 /// A fresh secret with a readable prefix (e.g. [`OPERATOR_TOKEN_PREFIX`]) followed by
 /// 43 base62 characters (256 bits) from the operating system's CSPRNG.
 pub fn generate_token(prefix: &str) -> Secret {

@@ -17,6 +17,7 @@ mod attempt;
 mod loop_health;
 mod recorder;
 pub mod retry;
+mod signing;
 use crate::target_policy;
 mod url_slots;
 
@@ -368,21 +369,12 @@ async fn release(store: &Arc<dyn Store>, deliveries: Vec<ClaimedDelivery>) {
 /// Makes one attempt and hands its outcome to the recorder; returns how fast the host
 /// was and how long the attempt took, for the slow-host pool and the held-ahead room.
 async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> (Pace, Duration) {
-    let secret = shared
-        .master_key
-        .decrypt(
-            &delivery.webhook_secret_encrypted,
-            delivery.partner_id.as_bytes(),
-        )
-        .map_err(|err| err.to_string());
+    let secrets = signing::LiveSecrets::decrypt(&shared.master_key, &delivery);
     let started_at = now_millis();
     let report = attempt::send(
         &shared.client,
         &delivery,
-        secret
-            .as_ref()
-            .map(|s| s.expose().as_bytes())
-            .map_err(Clone::clone),
+        secrets,
         shared.settings.allow_private_targets,
     )
     .await;

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
+use klikit_webhook::axum::WebhookSecretKey;
 use klikit_webhook::{Dedupe, DedupeError, MemoryDedupe, SqliteDedupe};
 
 use handler::ListenState;
@@ -40,15 +41,19 @@ pub struct ListenArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
 
-    /// The partner's webhook_secret_key, exactly as issued. Prefer the environment
-    /// variable: a value on the command line is visible to other users of the machine.
+    /// The partner's webhook_secret_key, exactly as issued. Around a rotation give both
+    /// the new and the previous one (repeat --secret, or separate them with commas in
+    /// KLIKIT_WEBHOOK_SECRET): a delivery signed with either is accepted. Prefer the
+    /// environment variable: a value on the command line is visible to other users of
+    /// the machine.
     #[arg(
         long,
         value_name = "SECRET",
         env = "KLIKIT_WEBHOOK_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        value_delimiter = ','
     )]
-    pub secret: Option<SecretArg>,
+    pub secret: Vec<SecretArg>,
 
     /// Record seen event ids in this SQLite file so that de-dupe survives restarts
     /// (default: in memory, so duplicates return after a restart).
@@ -163,15 +168,30 @@ pub async fn run(args: ListenArgs) -> Result<(), Box<dyn std::error::Error + Sen
 }
 
 async fn serve(args: ListenArgs) -> Result<(), ListenError> {
-    let secret = args.secret.map(|SecretArg(secret)| secret);
-    let secret = secret
+    let secrets: Vec<String> = args
+        .secret
+        .into_iter()
+        .map(|SecretArg(secret)| secret)
         .filter(|secret| !secret.is_empty())
-        .ok_or(ListenError::MissingSecret)?;
-    if secret.trim() != secret {
+        .collect();
+    if secrets.is_empty() {
+        return Err(ListenError::MissingSecret);
+    }
+    for (index, secret) in secrets.iter().enumerate() {
+        if secret.trim() != secret {
+            eprintln!(
+                "hookit listen: WARNING: webhook secret {n} of {count} starts or ends with \
+                 whitespace (a stray trailing newline?). It is used exactly as given; if \
+                 klikit's secret has no such whitespace, its signatures will fail to verify.",
+                n = index + 1,
+                count = secrets.len()
+            );
+        }
+    }
+    if secrets.len() > 1 {
         eprintln!(
-            "hookit listen: WARNING: the webhook secret starts or ends with whitespace \
-             (a stray trailing newline?). It is used exactly as given; if klikit's secret \
-             has no such whitespace, every signature will fail to verify."
+            "hookit listen: accepting deliveries signed with any of {} webhook secrets",
+            secrets.len()
         );
     }
     let (dedupe, dedupe_note) = open_dedupe(args.dedupe_db).await?;
@@ -206,7 +226,7 @@ async fn serve(args: ListenArgs) -> Result<(), ListenError> {
         );
     }
     let state = ListenState {
-        secret: klikit_webhook::axum::WebhookSecretKey::new(secret),
+        secret: WebhookSecretKey::any_of(secrets),
         dedupe,
         fail_first: args.fail_first,
         failures: Arc::default(),

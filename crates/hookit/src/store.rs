@@ -71,13 +71,24 @@ pub trait Store: Send + Sync + 'static {
         secret_hash: &str,
         audit: AuditEntry,
     ) -> StoreResult<()>;
-    /// Replaces the encrypted webhook secret; every later attempt signs with the new one.
+    /// Stores a new encrypted webhook secret. Without `switch_at`, every later attempt
+    /// signs with it and the previous secret is forgotten. With it, the secret that
+    /// signs at `audit.at` becomes the previous one, signing until `switch_at` — if an
+    /// earlier grace window was still open, it ends now: its new secret is the one
+    /// signing now, and the older one is forgotten (at most two secrets are live).
     async fn set_webhook_secret(
         &self,
         id: &str,
-        encrypted: &[u8],
+        rotation: WebhookSecretRotation,
         audit: AuditEntry,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Partner>;
+    /// Changes a partner's settings (its signature scheme).
+    async fn update_partner(
+        &self,
+        id: &str,
+        update: PartnerUpdate,
+        audit: AuditEntry,
+    ) -> StoreResult<Partner>;
     /// Enables or disables a partner.
     async fn set_partner_enabled(
         &self,

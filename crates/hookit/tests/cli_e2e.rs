@@ -646,3 +646,72 @@ async fn audit_lists_what_operators_did_with_filters() {
         .failed();
     assert!(bad.contains("since"), "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_webhook_secret_says_when_the_switch_happens_and_update_sets_the_scheme() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let created = create_partner(&serve, "Rotating").await;
+    let partner = text(&created, "id");
+    assert!(text(&created, "webhook_secret_standard").starts_with("whsec_"));
+
+    let immediate = hookit(&serve, &["partner", "rotate-webhook-secret", partner]).await;
+    assert!(
+        immediate.stderr.contains("cannot show"),
+        "{}",
+        immediate.stderr
+    );
+    let immediate = immediate.ok();
+    assert!(
+        immediate.contains("The very next delivery is signed with it"),
+        "{immediate}"
+    );
+    assert!(immediate.contains("whsec_"), "{immediate}");
+
+    let graced = hookit(
+        &serve,
+        &[
+            "partner",
+            "rotate-webhook-secret",
+            partner,
+            "--grace",
+            "24h",
+        ],
+    )
+    .await
+    .ok();
+    assert!(
+        graced.contains("stay signed with the previous secret for 24h"),
+        "{graced}"
+    );
+    let too_long = hookit(
+        &serve,
+        &["partner", "rotate-webhook-secret", partner, "--grace", "8d"],
+    )
+    .await
+    .failed();
+    assert!(too_long.contains("7d"), "{too_long}");
+
+    let updated = hookit(
+        &serve,
+        &[
+            "partner",
+            "update",
+            partner,
+            "--signature-scheme",
+            "klikit+standard",
+        ],
+    )
+    .await
+    .ok();
+    assert!(updated.contains("klikit+standard"), "{updated}");
+    let listed = hookit(&serve, &["partner", "list", "--json"]).await.json();
+    assert_eq!(listed[0]["signature_scheme"], "klikit+standard");
+    let refused = hookit(
+        &serve,
+        &["partner", "update", partner, "--signature-scheme", "svix"],
+    )
+    .await
+    .failed();
+    assert!(refused.contains("signature_scheme"), "{refused}");
+}

@@ -617,3 +617,28 @@ async fn forward_to_an_app_that_is_not_running_answers_502() {
         "{lines:?}"
     );
 }
+
+/// Around a webhook-secret rotation a partner gives `listen` both secrets, as a
+/// comma-separated `KLIKIT_WEBHOOK_SECRET` or `--secret` repeated: a delivery signed
+/// with either is accepted, one signed with neither refused.
+#[tokio::test]
+async fn several_secrets_each_verify_from_the_environment_or_repeated_flags() {
+    let seed = seed_case();
+    let new = "whsk_the_new_secret_after_rotation";
+    let by_new = sign(new.as_bytes(), &seed.body);
+    let by_neither = sign(b"whsk_someone_else", &seed.body);
+    let from_env = Listener::start(&[], &format!("{new},{}", seed.secret));
+    let from_flags = Listener::start(&["--secret", new, "--secret", &seed.secret], "unused");
+    for listener in [&from_env, &from_flags] {
+        let answer = post(&listener.url, "evt_old", Some(&seed.signature), &seed.body).await;
+        assert_eq!(answer.status, 200, "signed with the previous secret");
+        let answer = post(&listener.url, "evt_new", Some(&by_new), &seed.body).await;
+        assert_eq!(answer.status, 200, "signed with the new secret");
+        let answer = post(&listener.url, "evt_other", Some(&by_neither), &seed.body).await;
+        assert_eq!(answer.status, 403);
+        assert_eq!(answer.error_code(), "signature_mismatch");
+        let stderr = listener.stderr_lines().join("\n");
+        assert!(stderr.contains("any of 2 webhook secrets"), "{stderr}");
+        assert!(!stderr.contains(new), "a secret must never be printed");
+    }
+}

@@ -64,20 +64,42 @@ use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::receive::{Rejection, WebhookEvent, receive};
+use crate::receive::{Rejection, WebhookEvent, receive_any};
 
-/// The partner's `webhook_secret_key`, cheap to clone, never printed by `Debug`.
+/// The partner's `webhook_secret_key` — or, around a rotation, several of them —
+/// cheap to clone, never printed by `Debug`.
 #[derive(Clone)]
-pub struct WebhookSecretKey(Arc<[u8]>);
+pub struct WebhookSecretKey(Arc<[Vec<u8>]>);
 
 impl WebhookSecretKey {
     /// Wraps the secret exactly as issued (do not trim it or add a newline).
     pub fn new(secret: impl Into<Vec<u8>>) -> WebhookSecretKey {
-        WebhookSecretKey(Arc::from(secret.into()))
+        WebhookSecretKey(Arc::from([secret.into()]))
     }
 
-    /// The secret bytes.
+    /// Several secrets, any of which may sign a delivery: the new and the previous
+    /// `webhook_secret_key` for the days around a rotation (klikit signs with the
+    /// previous one until the rotation's grace window ends). The first is the one
+    /// [`expose`](Self::expose) shows; an empty list verifies nothing.
+    ///
+    /// ```
+    /// use klikit_webhook::axum::WebhookSecretKey;
+    ///
+    /// let keys = WebhookSecretKey::any_of(["whsk_new", "whsk_old"]);
+    /// assert_eq!(keys.all().len(), 2);
+    /// assert_eq!(keys.expose(), b"whsk_new");
+    /// ```
+    pub fn any_of<S: Into<Vec<u8>>>(secrets: impl IntoIterator<Item = S>) -> WebhookSecretKey {
+        WebhookSecretKey(secrets.into_iter().map(Into::into).collect())
+    }
+
+    /// The (first) secret's bytes; empty if there is none.
     pub fn expose(&self) -> &[u8] {
+        self.0.first().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Every secret held, in the order given.
+    pub fn all(&self) -> &[Vec<u8>] {
         &self.0
     }
 }
@@ -159,7 +181,7 @@ where
         let body = Bytes::from_request(request, state)
             .await
             .map_err(VerifiedEventRejection::Body)?;
-        let event = receive(secret.expose(), &headers, &body)?;
+        let event = receive_any(secret.all(), &headers, &body)?;
         Ok(VerifiedEvent(event))
     }
 }

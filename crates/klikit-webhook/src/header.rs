@@ -10,6 +10,14 @@ pub const EVENT_ID: &str = "x-klikit-event-id";
 pub const EVENT_TYPE: &str = "x-klikit-event-type";
 /// Informational attempt counter (1, 2, ...); never needed to verify.
 pub const DELIVERY_ATTEMPT: &str = "x-klikit-delivery-attempt";
+/// Standard Webhooks (sent only to partners that opted in): the message id, equal to
+/// [`EVENT_ID`].
+pub const WEBHOOK_ID: &str = "webhook-id";
+/// Standard Webhooks: when this attempt was signed, in seconds since the Unix epoch.
+pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+/// Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, several
+/// separated by spaces while a secret rotation's grace window is open.
+pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
 
 /// Read access to request headers by (case-insensitive) name.
 ///

@@ -7,10 +7,12 @@
 //!
 //! - [`EventType`]: the three event names carried in `x-klikit-event-type`.
 //! - [`header`]: the header names.
-//! - [`sign`] / [`verify`]: lowercase-hex HMAC-SHA256 over the exact body bytes.
+//! - [`sign`] / [`verify`]: lowercase-hex HMAC-SHA256 over the exact body bytes;
+//!   [`verify_any`] accepts any of several secrets, for a webhook-secret rotation.
 //! - [`Order`], [`Envelope`], [`Cart`]: tolerant wire types that never lose a field on
 //!   a parse → serialise round trip, and never read money as a float.
-//! - [`receive`]: one call that verifies a delivery (signature first) and parses it.
+//! - [`receive`]: one call that verifies a delivery (signature first) and parses it;
+//!   [`receive_any`] with several secrets.
 //! - [`Dedupe`]: de-duplication of event ids, in memory ([`MemoryDedupe`]) or in
 //!   SQLite (`SqliteDedupe`, feature `sqlite`).
 //! - `axum` (feature `axum`): a `VerifiedEvent` extractor for axum 0.8 handlers.
@@ -59,8 +61,8 @@ pub use header::HeaderLookup;
 pub use money::{Money, MoneyError};
 pub use order::{Brand, Order, OrderError};
 pub use raw_fields::RawFields;
-pub use receive::{Rejection, WebhookEvent, receive};
-pub use signature::{SignatureError, sign, verify};
+pub use receive::{Rejection, WebhookEvent, receive, receive_any};
+pub use signature::{SignatureError, sign, verify, verify_any};
 pub use timestamp::{Timestamp, TimestampError};
 
 /// Re-exported so callers can name the raw JSON values this crate hands out.

@@ -12,7 +12,7 @@
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::event::{EventType, UnknownEventType};
 use crate::header::{self, HeaderLookup};
-use crate::signature::{SignatureError, verify};
+use crate::signature::{SignatureError, verify_any};
 
 /// The longest event id accepted, in bytes.
 pub const MAX_EVENT_ID_LEN: usize = 256;
@@ -99,11 +99,39 @@ pub fn receive(
     headers: &(impl HeaderLookup + ?Sized),
     body: &[u8],
 ) -> Result<WebhookEvent, Rejection> {
+    receive_any(&[secret], headers, body)
+}
+
+/// [`receive`] for a receiver holding several secrets, around a webhook-secret
+/// rotation: the delivery is accepted if any of them verifies it (see
+/// [`verify_any`](crate::verify_any)).
+///
+/// ```
+/// use klikit_webhook::{header, receive_any, sign};
+///
+/// let (new, old) = (b"whsk_new".as_slice(), b"whsk_old".as_slice());
+/// let body = br#"{"brand_id":1,"branch_id":2,"orders":[{"id":3}]}"#;
+/// // Signed with the old secret: klikit's grace window is still open.
+/// let signature = sign(old, body);
+/// let headers = [
+///     (header::SIGNATURE, signature.as_str()),
+///     (header::EVENT_ID, "evt_01"),
+///     (header::EVENT_TYPE, "klikit.order.status.updated"),
+/// ];
+/// let event = receive_any(&[new, old], &headers, body)?;
+/// assert_eq!(event.envelope.orders[0].id, 3);
+/// # Ok::<(), klikit_webhook::Rejection>(())
+/// ```
+pub fn receive_any<S: AsRef<[u8]>>(
+    secrets: &[S],
+    headers: &(impl HeaderLookup + ?Sized),
+    body: &[u8],
+) -> Result<WebhookEvent, Rejection> {
     let signature = headers
         .header_bytes(header::SIGNATURE)
         .map(|value| std::str::from_utf8(value).map_err(|_| SignatureError::NotHex))
         .transpose()?;
-    verify(secret, body, signature)?;
+    verify_any(secrets, body, signature)?;
 
     let event_id = match headers.header_bytes(header::EVENT_ID) {
         None => return Err(Rejection::MissingEventId),
@@ -166,6 +194,27 @@ mod tests {
         assert_eq!(event.event_id, "evt_1");
         assert_eq!(event.attempt, Some(2));
         assert_eq!(event.envelope.orders[0].id, 3);
+    }
+
+    #[test]
+    fn any_of_several_secrets_is_accepted_and_others_refused() {
+        let old = b"whsk_old".as_slice();
+        let signature = sign(old, BODY);
+        let both = [SECRET, old];
+        let event = receive_any(
+            &both,
+            &headers(&signature, "klikit.order.status.updated"),
+            BODY,
+        )
+        .expect("the second secret verifies");
+        assert_eq!(event.event_id, "evt_1");
+        let err = receive_any(
+            &[SECRET],
+            &headers(&signature, "klikit.order.status.updated"),
+            BODY,
+        )
+        .expect_err("only the new secret");
+        assert_eq!((err.status_code(), err.code()), (403, "signature_mismatch"));
     }
 
     #[test]

@@ -80,6 +80,48 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 /// The comparison of the decoded bytes is constant time. Only lowercase hex is
 /// accepted, as klikit sends it; an empty header counts as missing. Nothing is trimmed.
 pub fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<(), SignatureError> {
+    verify_any(&[secret], body, signature).map(|_| ())
+}
+
+/// Verifies `signature` against several secrets and answers the index of the first
+/// that matches: for the days around a webhook-secret rotation, when klikit signs with
+/// the previous secret until the rotation's grace window ends and with the new one
+/// after, so a receiver holding both accepts either. No secrets at all is a mismatch.
+///
+/// Each comparison is constant time; the header's format is checked once, as by
+/// [`verify`].
+///
+/// ```
+/// use klikit_webhook::{sign, verify_any, SignatureError};
+///
+/// let body = br#"{"brand_id":1,"branch_id":2,"orders":[]}"#;
+/// let (old, new) = (b"whsk_old".as_slice(), b"whsk_new".as_slice());
+/// // Before the switch klikit signs with the old secret, after it with the new one.
+/// assert_eq!(verify_any(&[new, old], body, Some(&sign(old, body))), Ok(1));
+/// assert_eq!(verify_any(&[new, old], body, Some(&sign(new, body))), Ok(0));
+/// assert_eq!(
+///     verify_any(&[new], body, Some(&sign(old, body))),
+///     Err(SignatureError::Mismatch)
+/// );
+/// ```
+pub fn verify_any<S: AsRef<[u8]>>(
+    secrets: &[S],
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<usize, SignatureError> {
+    let expected = decode_signature(signature)?;
+    secrets
+        .iter()
+        .position(|secret| {
+            mac_over(secret.as_ref(), body)
+                .verify_slice(&expected)
+                .is_ok()
+        })
+        .ok_or(SignatureError::Mismatch)
+}
+
+/// Checks the header's format and decodes it.
+fn decode_signature(signature: Option<&str>) -> Result<Vec<u8>, SignatureError> {
     let signature = match signature {
         None | Some("") => return Err(SignatureError::Missing),
         Some(signature) => signature,
@@ -94,10 +136,7 @@ pub fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<(),
     {
         return Err(SignatureError::NotHex);
     }
-    let expected = hex::decode(signature).map_err(|_| SignatureError::NotHex)?;
-    mac_over(secret, body)
-        .verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    hex::decode(signature).map_err(|_| SignatureError::NotHex)
 }
 
 #[cfg(test)]
@@ -122,6 +161,36 @@ mod tests {
             Err(SignatureError::Missing)
         );
         assert_eq!(verify(b"k", b"body", None), Err(SignatureError::Missing));
+    }
+
+    #[test]
+    fn any_of_several_secrets_verifies_and_is_named_by_index() {
+        let body = b"{}";
+        let secrets = [b"one".as_slice(), b"two".as_slice(), b"three".as_slice()];
+        for (index, secret) in secrets.iter().enumerate() {
+            assert_eq!(
+                verify_any(&secrets, body, Some(&sign(secret, body))),
+                Ok(index)
+            );
+        }
+        assert_eq!(
+            verify_any(&secrets, body, Some(&sign(b"four", body))),
+            Err(SignatureError::Mismatch)
+        );
+        let none: [&[u8]; 0] = [];
+        assert_eq!(
+            verify_any(&none, body, Some(&sign(b"one", body))),
+            Err(SignatureError::Mismatch)
+        );
+        // The header's format is judged before any secret is tried.
+        assert_eq!(
+            verify_any(&secrets, body, Some("00")),
+            Err(SignatureError::WrongLength { found: 2 })
+        );
+        assert_eq!(
+            verify_any(&secrets, body, None),
+            Err(SignatureError::Missing)
+        );
     }
 
     #[test]

@@ -73,3 +73,24 @@ fn secret_is_not_debug_printed() {
     let printed = format!("{:?}", WebhookSecretKey::new(SECRET));
     assert!(!printed.contains(SECRET), "{printed}");
 }
+
+#[tokio::test]
+async fn several_secrets_each_reach_the_handler() {
+    let app = Router::new()
+        .route("/hook", post(handler))
+        .with_state(WebhookSecretKey::any_of(["whsk_new", SECRET]));
+    for (secret, expected) in [
+        ("whsk_new", StatusCode::OK),
+        (SECRET, StatusCode::OK),
+        ("whsk_neither", StatusCode::FORBIDDEN),
+    ] {
+        let request = Request::post("/hook")
+            .header(header::SIGNATURE, sign(secret.as_bytes(), BODY.as_bytes()))
+            .header(header::EVENT_ID, "evt_1")
+            .header(header::EVENT_TYPE, "klikit.order.status.updated")
+            .body(Body::from(BODY))
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), expected, "signed with {secret}");
+    }
+}

@@ -8,6 +8,7 @@ mod partners;
 mod retry;
 mod test_webhook;
 mod tokens;
+mod webhook_signing;
 
 pub use tokens::ROOT_TOKEN_NAME;
 
@@ -28,9 +29,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     use retry::*;
     use test_webhook::*;
     use tokens::*;
+    use webhook_signing::*;
     OpenApiRouter::new()
         .routes(routes!(create_partner, list_partners))
-        .routes(routes!(get_partner))
+        .routes(routes!(get_partner, update_partner))
         .routes(routes!(rotate_secret))
         .routes(routes!(rotate_webhook_secret))
         .routes(routes!(disable_partner))

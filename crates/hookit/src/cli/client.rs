@@ -121,6 +121,11 @@ impl OperatorClient {
         self.send(Method::PUT, segments, &[], Some(body)).await
     }
 
+    /// `PATCH /v1/operator/<segments…>` with a JSON body.
+    pub async fn patch(&self, segments: &[&str], body: Value) -> Result<Value, ClientError> {
+        self.send(Method::PATCH, segments, &[], Some(body)).await
+    }
+
     /// `DELETE /v1/operator/<segments…>`.
     pub async fn delete(&self, segments: &[&str]) -> Result<Value, ClientError> {
         self.send(Method::DELETE, segments, &[], None).await

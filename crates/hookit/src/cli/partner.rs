@@ -15,6 +15,19 @@ pub enum PartnerCommand {
         /// The partner's display name (1 to 200 characters).
         #[arg(long)]
         name: String,
+        /// `klikit` (x-klikit-signature only, the default) or `klikit+standard` (also
+        /// the Standard Webhooks headers).
+        #[arg(long, value_name = "SCHEME")]
+        signature_scheme: Option<String>,
+    },
+    /// Change a partner's settings.
+    Update {
+        /// The partner id (`prt_…`).
+        id: String,
+        /// `klikit` (x-klikit-signature only) or `klikit+standard` (also the Standard
+        /// Webhooks headers webhook-id, webhook-timestamp, webhook-signature).
+        #[arg(long, value_name = "SCHEME")]
+        signature_scheme: String,
     },
     /// List every partner.
     List,
@@ -23,10 +36,15 @@ pub enum PartnerCommand {
         /// The partner id (`prt_…`).
         id: String,
     },
-    /// Replace the secret the partner's webhooks are signed with.
+    /// Replace the secret the partner's webhooks are signed with. Without --grace the
+    /// very next delivery is signed with the new secret.
     RotateWebhookSecret {
         /// The partner id (`prt_…`).
         id: String,
+        /// Keep signing with the current secret for this long (e.g. 24h, at most 7d),
+        /// so the partner can install the new one first and accept both meanwhile.
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
     },
     /// Pause the partner: no API access, no webhooks; its order changes are kept and
     /// delivered in order once it is enabled.
@@ -72,6 +90,8 @@ pub(super) struct PartnerView {
     pub name: String,
     pub partner_key: String,
     pub enabled: bool,
+    #[serde(default)]
+    pub signature_scheme: String,
     pub created_at: String,
 }
 
@@ -82,6 +102,7 @@ struct CreatedPartner {
     partner: PartnerView,
     secret_key: String,
     webhook_secret_key: String,
+    webhook_secret_standard: String,
 }
 
 /// Runs one `hookit partner` subcommand.
@@ -91,11 +112,18 @@ pub async fn run(
     command: PartnerCommand,
 ) -> Result<(), CliError> {
     match command {
-        PartnerCommand::Create { name } => create(client, json, &name).await,
+        PartnerCommand::Create {
+            name,
+            signature_scheme,
+        } => create(client, json, &name, signature_scheme).await,
+        PartnerCommand::Update {
+            id,
+            signature_scheme,
+        } => update(client, json, &id, &signature_scheme).await,
         PartnerCommand::List => list(client, json).await,
         PartnerCommand::RotateSecret { id } => rotate_secret(client, json, &id).await,
-        PartnerCommand::RotateWebhookSecret { id } => {
-            rotate_webhook_secret(client, json, &id).await
+        PartnerCommand::RotateWebhookSecret { id, grace } => {
+            rotate_webhook_secret(client, json, &id, grace).await
         }
         PartnerCommand::Disable { id } => set_enabled(client, json, &id, false).await,
         PartnerCommand::Enable { id } => set_enabled(client, json, &id, true).await,
@@ -152,10 +180,17 @@ pub(super) async fn fetch_all(client: &OperatorClient) -> Result<Vec<PartnerView
     Ok(decode(data)?)
 }
 
-async fn create(client: &OperatorClient, json: bool, name: &str) -> Result<(), CliError> {
-    let data = client
-        .post(&["partners"], Some(json!({ "name": name })))
-        .await?;
+async fn create(
+    client: &OperatorClient,
+    json: bool,
+    name: &str,
+    signature_scheme: Option<String>,
+) -> Result<(), CliError> {
+    let mut body = json!({ "name": name });
+    if let Some(scheme) = signature_scheme {
+        body["signature_scheme"] = json!(scheme);
+    }
+    let data = client.post(&["partners"], Some(body)).await?;
     emit(json, data, |created: CreatedPartner| {
         let partner = created.partner;
         println!("Partner created.");
@@ -167,6 +202,8 @@ async fn create(client: &OperatorClient, json: bool, name: &str) -> Result<(), C
                 ("partner_key", partner.partner_key),
                 ("secret_key", created.secret_key),
                 ("webhook_secret_key", created.webhook_secret_key),
+                ("webhook_secret_standard", created.webhook_secret_standard),
+                ("signature_scheme", partner.signature_scheme),
             ])
         );
     })?;
@@ -211,19 +248,55 @@ async fn rotate_webhook_secret(
     client: &OperatorClient,
     json: bool,
     id: &str,
+    grace: Option<String>,
 ) -> Result<(), CliError> {
+    let body = grace.as_ref().map(|grace| json!({ "grace": grace }));
     let data = client
-        .post(&["partners", id, "webhook-secret", "rotate"], None)
+        .post(&["partners", id, "webhook-secret", "rotate"], body)
         .await?;
     emit(json, data, |answer: RotatedWebhookSecret| {
-        println!("New webhook secret for partner {id}; deliveries from now on are signed with it.");
+        match &grace {
+            Some(grace) => println!(
+                "New webhook secret for partner {id}. Deliveries stay signed with the previous \
+                 secret for {grace}, until {}; from then on with this one. Give the partner both \
+                 now: its receiver must accept either until the switch.",
+                table::time(&answer.switch_at)
+            ),
+            None => println!(
+                "New webhook secret for partner {id}. The very next delivery is signed with it: \
+                 the previous secret no longer verifies anything sent from now on."
+            ),
+        }
         print!(
             "{}",
-            table::fields(&[("webhook_secret_key", answer.webhook_secret_key)])
+            table::fields(&[
+                ("webhook_secret_key", answer.webhook_secret_key),
+                ("webhook_secret_standard", answer.webhook_secret_standard),
+            ])
         );
     })?;
     warn_once(&["webhook_secret_key"]);
     Ok(())
+}
+
+async fn update(
+    client: &OperatorClient,
+    json: bool,
+    id: &str,
+    signature_scheme: &str,
+) -> Result<(), CliError> {
+    let data = client
+        .patch(
+            &["partners", id],
+            json!({ "signature_scheme": signature_scheme }),
+        )
+        .await?;
+    emit(json, data, |partner: PartnerView| {
+        println!(
+            "Partner {} ({}) now signs its deliveries with the scheme {}, from the next attempt on.",
+            partner.id, partner.name, partner.signature_scheme
+        );
+    })
 }
 
 async fn set_enabled(
@@ -260,6 +333,8 @@ struct RotatedSecret {
 #[derive(Deserialize)]
 struct RotatedWebhookSecret {
     webhook_secret_key: String,
+    webhook_secret_standard: String,
+    switch_at: String,
 }
 
 /// Tells the operator, on stderr so `--json` output stays clean, that the secrets just

@@ -10,7 +10,9 @@ use super::session::{OperatorForm, OperatorSession};
 use crate::api::AppState;
 use crate::credentials::{self, PartnerCredentials};
 use crate::ids::IdKind;
-use crate::store::{Mapping, NewMapping, NewPartner, Partner, now_millis};
+use crate::store::{
+    Mapping, NewMapping, NewPartner, Partner, SignatureScheme, WebhookSecretRotation, now_millis,
+};
 use crate::target_policy;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -100,6 +102,7 @@ pub(crate) async fn create(
                 name: name.clone(),
                 partner_key,
                 secret_hash: credentials::hash_secret(secret_key.expose()),
+                signature_scheme: SignatureScheme::default(),
                 now: now_millis(),
             },
             form.session
@@ -270,7 +273,10 @@ pub(crate) async fn act(
                 .store
                 .set_webhook_secret(
                     &id,
-                    &encrypted,
+                    WebhookSecretRotation {
+                        encrypted,
+                        switch_at: None,
+                    },
                     operator.audit("partner.webhook_secret_rotated", &id, json!({})),
                 )
                 .await?;

@@ -110,3 +110,13 @@ fn wrong_key_wrong_partner_and_tampering_fail() {
         Err(CredentialError::CiphertextFormat { .. })
     ));
 }
+
+#[test]
+fn the_standard_form_of_a_webhook_secret_is_whsec_and_base64_of_its_bytes() {
+    let secret = Secret::new("whsk_abc".to_owned());
+    // base64 of the bytes of "whsk_abc", as Python's base64.b64encode gives it.
+    assert_eq!(
+        standard_webhook_secret(&secret).expose(),
+        "whsec_d2hza19hYmM="
+    );
+}

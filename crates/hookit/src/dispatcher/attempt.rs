@@ -1,8 +1,9 @@
-//! One attempt: sign the stored body with the partner's current webhook secret, POST
-//! it, and classify what came back.
+//! One attempt: sign the stored body with the partner's webhook secrets live at this
+//! moment (see `signing`), POST it, and classify what came back.
 
 use super::retry::parse_retry_after;
-use crate::store::{AttemptResult, ClaimedDelivery};
+use super::signing::{self, Headers, LiveSecrets};
+use crate::store::{AttemptResult, ClaimedDelivery, now_millis};
 use crate::target_policy;
 use klikit_webhook::header;
 use std::time::{Duration, Instant};
@@ -26,12 +27,12 @@ pub struct AttemptReport {
 pub async fn send(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
-    webhook_secret: Result<&[u8], String>,
+    webhook_secrets: Result<LiveSecrets, String>,
     allow_private: bool,
 ) -> AttemptReport {
     let started = Instant::now();
-    let (result, response_excerpt) = match prepare(delivery, webhook_secret, allow_private) {
-        Ok((url, signature)) => post(client, delivery, url, signature).await,
+    let (result, response_excerpt) = match prepare(delivery, webhook_secrets, allow_private) {
+        Ok((url, signatures)) => post(client, delivery, url, signatures).await,
         Err(result) => (result, None),
     };
     AttemptReport {
@@ -53,27 +54,37 @@ fn failed(error_kind: &str, error: String) -> AttemptResult {
 /// Checks the target and signs the body; a failure here is recorded as the attempt.
 fn prepare(
     delivery: &ClaimedDelivery,
-    webhook_secret: Result<&[u8], String>,
+    webhook_secrets: Result<LiveSecrets, String>,
     allow_private: bool,
-) -> Result<(reqwest::Url, String), AttemptResult> {
+) -> Result<(reqwest::Url, Headers), AttemptResult> {
     let url = reqwest::Url::parse(&delivery.url)
         .map_err(|err| failed("invalid_url", format!("{}: {err}", delivery.url)))?;
     target_policy::check_literal_host(&url, allow_private)
         .map_err(|refused| failed("target_refused", refused.to_string()))?;
-    let secret = webhook_secret.map_err(|err| failed("secret_unavailable", err))?;
-    Ok((url, klikit_webhook::sign(secret, &delivery.body)))
+    let secrets = webhook_secrets.map_err(|err| failed("secret_unavailable", err))?;
+    let signatures = signing::signature_headers(
+        &secrets,
+        delivery.signature_scheme,
+        &delivery.event_id,
+        &delivery.body,
+        now_millis(),
+    );
+    Ok((url, signatures))
 }
 
 async fn post(
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
     url: reqwest::Url,
-    signature: String,
+    signatures: Headers,
 ) -> (AttemptResult, Option<String>) {
     let mut request = client
         .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(header::SIGNATURE, signature)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in signatures {
+        request = request.header(name, value);
+    }
+    let mut request = request
         .header(header::EVENT_ID, &delivery.event_id)
         .header(header::EVENT_TYPE, delivery.event_type.as_str())
         .header(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use klikit_webhook::axum::WebhookSecretKey;
 use klikit_webhook::{Dedupe, DedupeError, Rejection, SignatureError, WebhookEvent, header};
 
-use super::diagnosis::diagnose;
+use super::diagnosis::{Diagnosis, diagnose};
 use super::forward::Forwarder;
 use super::report::{self, Outcome};
 
@@ -52,7 +52,7 @@ impl ListenState {
 
     /// Verifies and parses one delivery.
     fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, Rejection> {
-        klikit_webhook::receive(self.secret.expose(), headers, body)
+        klikit_webhook::receive_any(self.secret.all(), headers, body)
     }
 }
 
@@ -159,7 +159,20 @@ fn reject(
             .get(header::SIGNATURE)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        let diagnosis = diagnose(state.secret.expose(), body, signature);
+        // With several secrets, a re-serialised body shows under the one that signed it.
+        let diagnoses = state.secret.all().iter().map(|secret| diagnose(secret, body, signature));
+        let mut first = None;
+        let mut reserialised = None;
+        for diagnosis in diagnoses {
+            if reserialised.is_none() && matches!(diagnosis, Diagnosis::Reserialised { .. }) {
+                reserialised = Some(diagnosis);
+            } else if first.is_none() {
+                first = Some(diagnosis);
+            }
+        }
+        let diagnosis = reserialised
+            .or(first)
+            .unwrap_or_else(|| diagnose(state.secret.expose(), body, signature));
         message = format!(
             "{message}. Diagnosis ({}): {}",
             diagnosis.code(),

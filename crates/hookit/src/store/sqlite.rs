@@ -272,13 +272,29 @@ impl Store for SqliteStore {
     async fn set_webhook_secret(
         &self,
         id: &str,
-        encrypted: &[u8],
+        rotation: WebhookSecretRotation,
         audit: AuditEntry,
-    ) -> StoreResult<()> {
-        let (id, encrypted) = (id.to_owned(), encrypted.to_owned());
+    ) -> StoreResult<Partner> {
+        let id = id.to_owned();
         self.write(move |tx| {
-            partners::set_webhook_secret(tx, &id, &encrypted, audit.at)?;
-            operators::record_audit(tx, &audit)
+            let partner = partners::set_webhook_secret(tx, &id, &rotation, audit.at)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(partner)
+        })
+        .await
+    }
+
+    async fn update_partner(
+        &self,
+        id: &str,
+        update: PartnerUpdate,
+        audit: AuditEntry,
+    ) -> StoreResult<Partner> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let partner = partners::update(tx, &id, &update, audit.at)?;
+            operators::record_audit(tx, &audit)?;
+            Ok(partner)
         })
         .await
     }

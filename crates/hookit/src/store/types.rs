@@ -20,10 +20,75 @@ pub struct Partner {
     pub name: String,
     pub partner_key: String,
     pub enabled: bool,
+    /// Which signature headers its deliveries carry.
+    pub signature_scheme: SignatureScheme,
+    /// When the last webhook-secret rotation with a grace window switches (or
+    /// switched) signing from the previous secret to the current one; `None` when the
+    /// last rotation switched at once, or none had a grace window.
+    #[serde(serialize_with = "super::time_text::serialize_option")]
+    pub webhook_secret_switch_at: Option<Millis>,
     #[serde(serialize_with = "super::time_text::serialize")]
     pub created_at: Millis,
     #[serde(serialize_with = "super::time_text::serialize")]
     pub updated_at: Millis,
+}
+
+/// Which signature headers a partner's deliveries carry. `x-klikit-signature` is
+/// always sent; `klikit+standard` adds the Standard Webhooks headers (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature`).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub enum SignatureScheme {
+    #[default]
+    #[serde(rename = "klikit")]
+    Klikit,
+    #[serde(rename = "klikit+standard")]
+    KlikitStandard,
+}
+
+impl SignatureScheme {
+    /// The name stored and shown: `klikit` or `klikit+standard`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureScheme::Klikit => "klikit",
+            SignatureScheme::KlikitStandard => "klikit+standard",
+        }
+    }
+
+    /// Whether deliveries also carry the Standard Webhooks headers.
+    pub fn includes_standard(self) -> bool {
+        self == SignatureScheme::KlikitStandard
+    }
+}
+
+impl std::str::FromStr for SignatureScheme {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "klikit" => Ok(SignatureScheme::Klikit),
+            "klikit+standard" => Ok(SignatureScheme::KlikitStandard),
+            other => Err(format!(
+                "must be \"klikit\" or \"klikit+standard\", got {other:?}"
+            )),
+        }
+    }
+}
+
+/// A new webhook secret for a partner, already encrypted.
+#[derive(Debug, Clone)]
+pub struct WebhookSecretRotation {
+    pub encrypted: Vec<u8>,
+    /// Until when hookit keeps signing with the secret that signs now; `None` switches
+    /// at once. Either way a grace window still open ends: the secret it was leading
+    /// to becomes the one signing now (or, without a new window, is dropped), so at
+    /// most two secrets are ever live.
+    pub switch_at: Option<Millis>,
+}
+
+/// Settings of a partner to change; `None` leaves one as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerUpdate {
+    pub signature_scheme: Option<SignatureScheme>,
 }
 
 /// What the store needs to create a partner. Secrets arrive already protected.
@@ -34,6 +99,7 @@ pub struct NewPartner {
     pub partner_key: String,
     pub secret_hash: String,
     pub webhook_secret_encrypted: Vec<u8>,
+    pub signature_scheme: SignatureScheme,
     pub now: Millis,
 }
 
@@ -203,8 +269,13 @@ pub struct ClaimedDelivery {
     pub event_type: EventType,
     pub url: String,
     pub body: Vec<u8>,
-    /// The partner's current webhook secret, still encrypted.
+    /// The partner's current (newest) webhook secret, still encrypted.
     pub webhook_secret_encrypted: Vec<u8>,
+    /// The secret that signs until `webhook_secret_switch_at`, still encrypted: only
+    /// while a rotation's grace window was open at the claim.
+    pub previous_webhook_secret_encrypted: Option<Vec<u8>>,
+    pub webhook_secret_switch_at: Option<Millis>,
+    pub signature_scheme: SignatureScheme,
     /// This attempt's number, assigned by the claim: 1 for the first, counting across
     /// replays, never the same twice for one delivery.
     pub attempt_number: u32,

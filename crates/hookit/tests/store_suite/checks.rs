@@ -43,7 +43,14 @@ pub async fn secrets_and_enabled_flag(store: &dyn Store) {
         .expect("found");
     assert_eq!(auth.secret_hash, "sha256:11");
     store
-        .set_webhook_secret(&p.id, &[9, 9], audit("rotate"))
+        .set_webhook_secret(
+            &p.id,
+            WebhookSecretRotation {
+                encrypted: vec![9, 9],
+                switch_at: None,
+            },
+            audit("rotate"),
+        )
         .await
         .expect("rotate webhook");
     let disabled = store

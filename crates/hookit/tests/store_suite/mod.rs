@@ -36,7 +36,10 @@ macro_rules! store_suite {
             orders_without_placed_at_are_listed_by_first_ingest,
             retry_now_makes_a_pending_delivery_due_without_advancing_its_schedule,
             a_test_delivery_is_attempted_once_and_never_listed,
-            url_activity_shows_each_mapped_url_once_with_its_latest_attempt);
+            url_activity_shows_each_mapped_url_once_with_its_latest_attempt,
+            a_grace_rotation_keeps_the_previous_secret_until_the_switch,
+            a_rotation_inside_a_grace_window_ends_it, a_rotation_without_grace_forgets_the_previous_secret,
+            the_signature_scheme_is_kept_and_changed);
     };
     (@tests $open:expr; $($name:ident),*) => {
         $(
@@ -107,6 +110,7 @@ pub async fn partner(store: &dyn Store, name: &str) -> Partner {
                 partner_key: format!("pk_{}", IdKind::Request.generate()),
                 secret_hash: "sha256:00".into(),
                 webhook_secret_encrypted: vec![1, 2, 3],
+                signature_scheme: SignatureScheme::Klikit,
                 now: T0,
             },
             audit("partner.created"),
@@ -227,3 +231,5 @@ pub use freshness::*;
 pub mod group_commit;
 mod retry_and_partner_views;
 pub use retry_and_partner_views::*;
+mod webhook_secrets;
+pub use webhook_secrets::*;

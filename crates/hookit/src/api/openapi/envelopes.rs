@@ -105,8 +105,15 @@ pub struct SecretKey {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct WebhookSecretKey {
-    /// The new key; every attempt from now on is signed with it.
+    /// The new key; every attempt from `switch_at` on is signed with it.
     webhook_secret_key: String,
+    /// The same key in the Standard Webhooks form (`whsec_` + base64 of the
+    /// `webhook_secret_key` string's bytes).
+    webhook_secret_standard: String,
+    /// When `x-klikit-signature` switches to the new key (milliseconds since the Unix
+    /// epoch): the end of the grace window, or now without one. Until then it is made
+    /// with the previous key, and `webhook-signature` carries both.
+    switch_at: i64,
 }
 
 /// What a bulk replay did.

@@ -66,6 +66,27 @@ impl ToSchema for EventTypeName {
     }
 }
 
+/// The name of a partner's signature scheme.
+pub struct SignatureSchemeName;
+
+impl PartialSchema for SignatureSchemeName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["klikit", "klikit+standard"]))
+            .description(Some(
+                "`klikit`: deliveries carry `x-klikit-signature`; `klikit+standard`: also the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SignatureSchemeName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SignatureScheme")
+    }
+}
+
 /// The order record: getOrder's answer and every webhook's `orders[]` entry.
 pub struct OrderRecord;
 
@@ -251,6 +272,9 @@ pub struct IssuedPartner {
     secret_key: String,
     /// The key webhooks are signed with. Shown only now; stored encrypted.
     webhook_secret_key: String,
+    /// The same key in the Standard Webhooks form (`whsec_` + base64 of the
+    /// `webhook_secret_key` string's bytes), for Standard Webhooks libraries.
+    webhook_secret_standard: String,
 }
 
 /// A minted operator token: its record and, shown this once, its value.

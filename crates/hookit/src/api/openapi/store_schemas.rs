@@ -17,6 +17,13 @@ pub struct Partner {
     pub name: String,
     pub partner_key: String,
     pub enabled: bool,
+    /// Which signature headers its deliveries carry.
+    #[schema(value_type = super::SignatureSchemeName)]
+    pub signature_scheme: String,
+    /// When the last webhook-secret rotation with a grace window switches (or
+    /// switched) signing from the previous secret to the current one; `None` when the
+    /// last rotation switched at once, or none had a grace window.
+    pub webhook_secret_switch_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -221,6 +228,8 @@ mod tests {
                     name: "A".into(),
                     partner_key: "pk_1".into(),
                     enabled: true,
+                    signature_scheme: store::SignatureScheme::Klikit,
+                    webhook_secret_switch_at: None,
                     created_at: 0,
                     updated_at: 0,
                 }),

@@ -56,7 +56,15 @@ per-partner secret, issued by your klikit operator during onboarding (and on rot
 Watch for a stray trailing newline when you store it.
 
 A retry or replay sends the same body bytes; only the signature changes if the secret was \
-rotated in between.";
+rotated in between. A rotation may name a grace window: until it ends, this header is made \
+with the previous secret, afterwards with the new one, so accept either around the switch.";
+
+const STANDARD: &str = "Sent only when the partner's `signature_scheme` is `klikit+standard` \
+(Standard Webhooks, standardwebhooks.com): `webhook-id` is the event id, `webhook-timestamp` \
+the attempt's time in seconds, and `webhook-signature` `v1,` + base64 of HMAC-SHA256 over \
+`{webhook-id}.{webhook-timestamp}.{body}`, keyed with the same `webhook_secret_key` (give a \
+Standard Webhooks library its `webhook_secret_standard` form, `whsec_…`). During a rotation's \
+grace window it lists a signature per live secret, separated by a space.";
 
 const EVENT_ID: &str = "Stable per-delivery id: the same on every retry and every replay of \
 that delivery. De-duplicate on it (durably, not only in memory).";
@@ -130,6 +138,14 @@ fn webhook(event: EventType) -> PathItem {
                 .minimum(Some(1)),
             ATTEMPT,
         ),
+        header_parameter(header::WEBHOOK_ID, false, string(), STANDARD),
+        header_parameter(
+            header::WEBHOOK_TIMESTAMP,
+            false,
+            string().pattern(Some("^[0-9]+$")),
+            STANDARD,
+        ),
+        header_parameter(header::WEBHOOK_SIGNATURE, false, string(), STANDARD),
     ];
     let body = RequestBodyBuilder::new()
         .required(Some(Required::True))

@@ -1,12 +1,13 @@
 //! Partners, their credentials and their URL mappings.
 
+use super::webhook_signing::parse_scheme;
 use super::{Answer, Operator, checked_id, data};
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, PathParam};
 use crate::api::openapi::{
     DeletedMappingData, ErrorBody, EventTypeName, IssuedPartnerData, MappingData, MappingListData,
-    PartnerData, PartnerListData, SecretKeyData, WebhookSecretKeyData,
+    PartnerData, PartnerListData, SecretKeyData, SignatureSchemeName,
 };
 use crate::credentials::{self, PartnerCredentials};
 use crate::ids::IdKind;
@@ -27,6 +28,10 @@ use utoipa::ToSchema;
 pub(super) struct CreatePartner {
     /// A name for people, 1 to 200 characters.
     name: String,
+    /// Which signature headers its deliveries carry; `klikit` when left out.
+    #[serde(default)]
+    #[schema(value_type = Option<SignatureSchemeName>)]
+    signature_scheme: Option<String>,
 }
 
 #[utoipa::path(
@@ -35,8 +40,8 @@ pub(super) struct CreatePartner {
     tag = "operator",
     request_body = CreatePartner,
     responses(
-        (status = 201, description = "The partner and its credentials. `secret_key` and `webhook_secret_key` are shown only in this answer.", body = IssuedPartnerData),
-        (status = 400, description = "`request_invalid`: the body is not `{\"name\"}` or the name is not 1 to 200 characters.", body = ErrorBody),
+        (status = 201, description = "The partner and its credentials. `secret_key` and `webhook_secret_key` (with its Standard Webhooks form) are shown only in this answer.", body = IssuedPartnerData),
+        (status = 400, description = "`request_invalid`: the body is not `{\"name\", \"signature_scheme\"?}`, the name is not 1 to 200 characters, or the scheme is unknown.", body = ErrorBody),
         (status = 413, description = "`request_too_large`: the body is over the size limit.", body = ErrorBody),
     ),
 )]
@@ -52,6 +57,13 @@ pub(super) async fn create_partner(
             "must be 1 to 200 characters",
         ));
     }
+    let signature_scheme = body
+        .value
+        .signature_scheme
+        .as_deref()
+        .map(parse_scheme)
+        .transpose()?
+        .unwrap_or_default();
     let PartnerCredentials {
         partner_key,
         secret_key,
@@ -69,6 +81,7 @@ pub(super) async fn create_partner(
                 name: name.clone(),
                 partner_key,
                 secret_hash: credentials::hash_secret(secret_key.expose()),
+                signature_scheme,
                 now: now_millis(),
             },
             operator.audit("partner.created", &id, json!({ "name": name })),
@@ -78,6 +91,8 @@ pub(super) async fn create_partner(
     let mut answer = json!(partner);
     answer["secret_key"] = json!(secret_key.expose());
     answer["webhook_secret_key"] = json!(webhook_secret_key.expose());
+    answer["webhook_secret_standard"] =
+        json!(credentials::standard_webhook_secret(&webhook_secret_key).expose());
     Ok((StatusCode::CREATED, data(answer)))
 }
 
@@ -138,39 +153,6 @@ pub(super) async fn rotate_secret(
         .await?;
     tracing::info!(partner_id = %id, "partner API secret rotated");
     Ok(data(json!({ "secret_key": secret_key.expose() })))
-}
-
-#[utoipa::path(
-    post,
-    path = "/partners/{id}/webhook-secret/rotate",
-    tag = "operator",
-    params(("id" = String, Path, description = "The partner id (`prt_…`).")),
-    responses(
-        (status = 200, description = "The new webhook signing key, shown once; every attempt from now on is signed with it.", body = WebhookSecretKeyData),
-        (status = 400, description = "`request_invalid`: the id is not a partner id.", body = ErrorBody),
-        (status = 404, description = "`resource_not_found`: no such partner.", body = ErrorBody),
-    ),
-)]
-pub(super) async fn rotate_webhook_secret(
-    State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    PathParam(id): PathParam<String>,
-) -> Answer {
-    checked_id(IdKind::Partner, &id, "id")?;
-    let secret = credentials::generate_webhook_secret();
-    let encrypted = state
-        .master_key
-        .encrypt(secret.expose().as_bytes(), id.as_bytes());
-    state
-        .store
-        .set_webhook_secret(
-            &id,
-            &encrypted,
-            operator.audit("partner.webhook_secret_rotated", &id, json!({})),
-        )
-        .await?;
-    tracing::info!(partner_id = %id, "partner webhook secret rotated");
-    Ok(data(json!({ "webhook_secret_key": secret.expose() })))
 }
 
 #[utoipa::path(

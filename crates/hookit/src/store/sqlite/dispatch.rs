@@ -217,7 +217,14 @@ pub(super) fn claim_due(
          RETURNING id, partner_id, event_type, body, attempts, retry_index, first_ingested_at,
                    json_array_length(order_ids), test",
     )?;
-    let mut secret = tx.prepare_cached("SELECT webhook_secret_enc FROM partners WHERE id = ?1")?;
+    // The previous secret is read only while its grace window is open at the claim;
+    // the attempt compares the switch time with its own clock.
+    let mut secret = tx.prepare_cached(
+        "SELECT webhook_secret_enc,
+                CASE WHEN webhook_secret_switch_at > ?2 THEN webhook_secret_prev_enc END,
+                webhook_secret_switch_at, signature_scheme
+         FROM partners WHERE id = ?1",
+    )?;
     let mut claimed = Vec::new();
     for (event_id, url) in candidates {
         if claimed.len() == claim.limit {
@@ -236,6 +243,9 @@ pub(super) fn claim_due(
                 url: url.clone(),
                 body: row.get(3)?,
                 webhook_secret_encrypted: Vec::new(),
+                previous_webhook_secret_encrypted: None,
+                webhook_secret_switch_at: None,
+                signature_scheme: SignatureScheme::Klikit,
                 attempt_number: row.get(4)?,
                 retry_index: row.get(5)?,
                 first_ingested_at: row.get(6)?,
@@ -243,8 +253,13 @@ pub(super) fn claim_due(
                 test: row.get(8)?,
             })
         })?;
-        delivery.webhook_secret_encrypted =
-            secret.query_row([&delivery.partner_id], |row| row.get(0))?;
+        secret.query_row(params![delivery.partner_id, claim.now], |row| {
+            delivery.webhook_secret_encrypted = row.get(0)?;
+            delivery.previous_webhook_secret_encrypted = row.get(1)?;
+            delivery.webhook_secret_switch_at = row.get(2)?;
+            delivery.signature_scheme = super::partners::signature_scheme_column(row, 3)?;
+            Ok(())
+        })?;
         claimed.push(delivery);
     }
     Ok(claimed)

@@ -3,7 +3,8 @@
 use crate::store::*;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-const PARTNER_COLUMNS: &str = "id, name, partner_key, enabled, created_at, updated_at";
+const PARTNER_COLUMNS: &str = "id, name, partner_key, enabled, signature_scheme, \
+     webhook_secret_switch_at, created_at, updated_at";
 const MAPPING_COLUMNS: &str =
     "id, partner_id, brand_id, branch_id, event_type, url, created_at, updated_at";
 
@@ -13,8 +14,25 @@ fn partner_from_row(row: &Row<'_>) -> rusqlite::Result<Partner> {
         name: row.get(1)?,
         partner_key: row.get(2)?,
         enabled: row.get(3)?,
-        created_at: row.get(4)?,
-        updated_at: row.get(5)?,
+        signature_scheme: signature_scheme_column(row, 4)?,
+        webhook_secret_switch_at: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+/// Reads a stored signature scheme; a name this version does not know is corruption.
+pub(super) fn signature_scheme_column(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<SignatureScheme> {
+    let name: String = row.get(index)?;
+    name.parse().map_err(|err: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("signature_scheme {err}").into(),
+        )
     })
 }
 
@@ -40,14 +58,15 @@ fn partner_not_found(id: &str) -> StoreError {
 pub(super) fn create(tx: &Transaction<'_>, partner: &NewPartner) -> StoreResult<Partner> {
     tx.execute(
         "INSERT INTO partners (id, name, partner_key, secret_hash, webhook_secret_enc, enabled,
-                               created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+                               signature_scheme, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7)",
         params![
             partner.id,
             partner.name,
             partner.partner_key,
             partner.secret_hash,
             partner.webhook_secret_encrypted,
+            partner.signature_scheme.as_str(),
             partner.now
         ],
     )?;
@@ -84,7 +103,7 @@ pub(super) fn find_by_key(
         .query_row([partner_key], |row| {
             Ok(PartnerAuth {
                 partner: partner_from_row(row)?,
-                secret_hash: row.get(6)?,
+                secret_hash: row.get(8)?,
             })
         })
         .optional()?;
@@ -120,19 +139,53 @@ pub(super) fn set_secret_hash(
     )
 }
 
+/// Stores a new webhook secret. With a grace window, the secret that signs now moves
+/// to `webhook_secret_prev_enc`: if an earlier window is still open, that is its new
+/// secret (the window ends now; the older one is forgotten); otherwise the window has
+/// passed or never was, and the current secret is the one signing anyway.
 pub(super) fn set_webhook_secret(
     tx: &Transaction<'_>,
     id: &str,
-    encrypted: &[u8],
+    rotation: &WebhookSecretRotation,
     now: Millis,
-) -> StoreResult<()> {
-    update_partner(
-        tx,
-        id,
-        "UPDATE partners SET webhook_secret_enc = ?1, updated_at = ?2 WHERE id = ?3",
-        &encrypted,
-        now,
-    )
+) -> StoreResult<Partner> {
+    let changed = match rotation.switch_at {
+        Some(switch_at) => tx.execute(
+            "UPDATE partners SET webhook_secret_prev_enc = webhook_secret_enc,
+                    webhook_secret_enc = ?1, webhook_secret_switch_at = ?2, updated_at = ?3
+             WHERE id = ?4",
+            params![rotation.encrypted, switch_at, now, id],
+        )?,
+        None => tx.execute(
+            "UPDATE partners SET webhook_secret_prev_enc = NULL, webhook_secret_enc = ?1,
+                    webhook_secret_switch_at = NULL, updated_at = ?2
+             WHERE id = ?3",
+            params![rotation.encrypted, now, id],
+        )?,
+    };
+    if changed == 0 {
+        return Err(partner_not_found(id));
+    }
+    get(tx, id)
+}
+
+pub(super) fn update(
+    tx: &Transaction<'_>,
+    id: &str,
+    update: &PartnerUpdate,
+    now: Millis,
+) -> StoreResult<Partner> {
+    get(tx, id)?;
+    if let Some(scheme) = update.signature_scheme {
+        update_partner(
+            tx,
+            id,
+            "UPDATE partners SET signature_scheme = ?1, updated_at = ?2 WHERE id = ?3",
+            &scheme.as_str(),
+            now,
+        )?;
+    }
+    get(tx, id)
 }
 
 pub(super) fn set_enabled(
