@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::credentials::{MasterKey, Secret};
+use crate::target_policy::ExtraRoots;
 use layers::{ConfigFile, Layers};
 use values::Setting;
 
@@ -83,6 +84,10 @@ pub struct ServeArgs {
         default_missing_value = "true"
     )]
     pub allow_private_targets: Option<String>,
+    /// PEM file of certificate authorities to trust for webhook targets, beside the
+    /// public roots (partners behind a private CA) [default: none].
+    #[arg(long, env = "HOOKIT_EXTRA_CA_FILE", value_name = "PATH")]
+    pub extra_ca_file: Option<PathBuf>,
     /// Dispatch tick: how long orders gather into one batch [default: 100ms].
     #[arg(long, env = "HOOKIT_TICK", value_name = "DURATION")]
     pub tick: Option<String>,
@@ -138,6 +143,8 @@ pub struct ServeConfig {
     /// [`MasterKey`].
     pub master_key: Option<Secret>,
     pub allow_private_targets: bool,
+    /// Extra trusted certificate authorities; empty unless `HOOKIT_EXTRA_CA_FILE` is set.
+    pub extra_roots: ExtraRoots,
     pub tick: Duration,
     pub attempt_timeout: Duration,
     pub claim_lease: Duration,
@@ -209,6 +216,7 @@ const INGEST_TOKEN: Setting = Setting::new("HOOKIT_INGEST_TOKEN", "ingest_token"
 const MASTER_KEY: Setting = Setting::new("HOOKIT_MASTER_KEY", "master_key");
 const ALLOW_PRIVATE: Setting =
     Setting::new("HOOKIT_ALLOW_PRIVATE_TARGETS", "allow_private_targets");
+const EXTRA_CA_FILE: Setting = Setting::new("HOOKIT_EXTRA_CA_FILE", "extra_ca_file");
 const TICK: Setting = Setting::new("HOOKIT_TICK", "tick");
 const MAX_BATCH_ORDERS: Setting = Setting::new("HOOKIT_MAX_BATCH_ORDERS", "max_batch_orders");
 const MAX_BATCH_BYTES: Setting = Setting::new("HOOKIT_MAX_BATCH_BYTES", "max_batch_bytes");
@@ -222,11 +230,12 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 19] = [
+const FILE_SETTINGS: [&Setting; 20] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
     &ALLOW_PRIVATE,
+    &EXTRA_CA_FILE,
     &TICK,
     &MAX_BATCH_ORDERS,
     &MAX_BATCH_BYTES,
@@ -312,6 +321,13 @@ impl ServeConfig {
                     values::boolean,
                 )?
                 .unwrap_or(defaults.allow_private_targets),
+            extra_roots: layers
+                .get(
+                    &EXTRA_CA_FILE,
+                    args.extra_ca_file.as_deref().map(path_text),
+                    |s| ExtraRoots::load(Path::new(s)),
+                )?
+                .unwrap_or_default(),
             tick: layers
                 .get(&TICK, args.tick.clone(), |s| {
                     values::duration_in(s, Duration::from_millis(1), Duration::from_secs(60))
@@ -386,6 +402,7 @@ impl Default for ServeConfig {
             ingest_token: None,
             master_key: None,
             allow_private_targets: false,
+            extra_roots: ExtraRoots::default(),
             tick: Duration::from_millis(100),
             attempt_timeout: Duration::from_secs(10),
             claim_lease: Duration::from_secs(30),

@@ -6,6 +6,9 @@ use crate::store::{AttemptResult, ClaimedDelivery};
 use crate::target_policy;
 use klikit_webhook::header;
 use std::time::{Duration, Instant};
+use tls_failure::tls_failure_in;
+
+mod tls_failure;
 
 /// How much of a response body is kept in the attempt record.
 pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
@@ -136,6 +139,9 @@ async fn read_excerpt(response: &mut reqwest::Response) -> Option<String> {
 fn transport_failure(err: &reqwest::Error) -> AttemptResult {
     if let Some(refused) = target_policy::refusal_in(err) {
         return failed("target_refused", refused.to_string());
+    }
+    if let Some(tls) = tls_failure_in(err) {
+        return failed(tls.kind, format!("{}; {}", describe(err), tls.hint));
     }
     let kind = if err.is_timeout() {
         "timeout"
