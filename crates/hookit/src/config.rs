@@ -16,6 +16,12 @@ pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
 };
 
+/// Parses a retry schedule as `HOOKIT_RETRY_SCHEDULE` takes it (`5s,30s,2m`); for the
+/// fuzz targets, which call the configuration's parsers directly.
+pub fn parse_retry_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    values::schedule(text)
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

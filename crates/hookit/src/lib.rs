@@ -20,6 +20,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod dispatcher;
+pub mod fuzzing;
 pub mod ids;
 pub mod listen;
 pub mod metrics;
