@@ -10,9 +10,12 @@ use crate::config::{format_duration, parse_byte_size, parse_duration, parse_retr
 use crate::target_policy::{forbidden_reason, validate_target_url};
 use klikit_webhook::{Envelope, header, receive, sign, verify};
 
+/// One fuzz entry point: arbitrary bytes in, a panic on a broken promise.
+pub type EntryPoint = fn(&[u8]);
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/` call them.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, EntryPoint); 5] = [
     ("signature", signature),
     ("webhook_envelope", webhook_envelope),
     ("ingest_item", ingest_item),
