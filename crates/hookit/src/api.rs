@@ -14,6 +14,11 @@ pub mod partner;
 pub mod test_webhook;
 pub mod throttle;
 
+// For the fuzz targets' entry points (`crate::fuzzing`), which run the ingest parser
+// without a server.
+pub(crate) use duplicate_keys::first_duplicate;
+pub(crate) use ingest::parse_item as parse_ingest_item;
+
 use crate::credentials::{MasterKey, Secret};
 use crate::dispatcher::DispatcherHealth;
 use crate::metrics::Metrics;

@@ -18,11 +18,18 @@ pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
 };
 
+/// Parses a retry schedule as `HOOKIT_RETRY_SCHEDULE` takes it (`5s,30s,2m`); for the
+/// fuzz targets, which call the configuration's parsers directly.
+pub fn parse_retry_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    values::schedule(text)
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::credentials::{MasterKey, Secret};
+use crate::target_policy::ExtraRoots;
 use layers::{ConfigFile, Layers};
 use values::Setting;
 
@@ -85,6 +92,10 @@ pub struct ServeArgs {
         default_missing_value = "true"
     )]
     pub allow_private_targets: Option<String>,
+    /// PEM file of certificate authorities to trust for webhook targets, beside the
+    /// public roots (partners behind a private CA) [default: none].
+    #[arg(long, env = "HOOKIT_EXTRA_CA_FILE", value_name = "PATH")]
+    pub extra_ca_file: Option<PathBuf>,
     /// Dispatch tick: how long orders gather into one batch [default: 100ms].
     #[arg(long, env = "HOOKIT_TICK", value_name = "DURATION")]
     pub tick: Option<String>,
@@ -142,6 +153,8 @@ pub struct ServeConfig {
     /// [`MasterKey`].
     pub master_key: Option<Secret>,
     pub allow_private_targets: bool,
+    /// Extra trusted certificate authorities; empty unless `HOOKIT_EXTRA_CA_FILE` is set.
+    pub extra_roots: ExtraRoots,
     pub tick: Duration,
     pub attempt_timeout: Duration,
     pub claim_lease: Duration,
@@ -215,6 +228,7 @@ const INGEST_TOKEN: Setting = Setting::new("HOOKIT_INGEST_TOKEN", "ingest_token"
 const MASTER_KEY: Setting = Setting::new("HOOKIT_MASTER_KEY", "master_key");
 const ALLOW_PRIVATE: Setting =
     Setting::new("HOOKIT_ALLOW_PRIVATE_TARGETS", "allow_private_targets");
+const EXTRA_CA_FILE: Setting = Setting::new("HOOKIT_EXTRA_CA_FILE", "extra_ca_file");
 const TICK: Setting = Setting::new("HOOKIT_TICK", "tick");
 const MAX_BATCH_ORDERS: Setting = Setting::new("HOOKIT_MAX_BATCH_ORDERS", "max_batch_orders");
 const MAX_BATCH_BYTES: Setting = Setting::new("HOOKIT_MAX_BATCH_BYTES", "max_batch_bytes");
@@ -228,11 +242,12 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 21] = [
+const FILE_SETTINGS: [&Setting; 22] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
     &ALLOW_PRIVATE,
+    &EXTRA_CA_FILE,
     &TICK,
     &MAX_BATCH_ORDERS,
     &MAX_BATCH_BYTES,
@@ -320,6 +335,13 @@ impl ServeConfig {
                     values::boolean,
                 )?
                 .unwrap_or(defaults.allow_private_targets),
+            extra_roots: layers
+                .get(
+                    &EXTRA_CA_FILE,
+                    args.extra_ca_file.as_deref().map(path_text),
+                    |s| ExtraRoots::load(Path::new(s)),
+                )?
+                .unwrap_or_default(),
             tick: layers
                 .get(&TICK, args.tick.clone(), |s| {
                     values::duration_in(s, Duration::from_millis(1), Duration::from_secs(60))
@@ -395,6 +417,7 @@ impl Default for ServeConfig {
             ingest_token: None,
             master_key: None,
             allow_private_targets: false,
+            extra_roots: ExtraRoots::default(),
             tick: Duration::from_millis(100),
             attempt_timeout: Duration::from_secs(10),
             claim_lease: Duration::from_secs(30),

@@ -18,7 +18,7 @@ mod loop_health;
 mod recorder;
 pub mod retry;
 mod signing;
-use crate::target_policy;
+use crate::target_policy::{self, ExtraRoots};
 mod url_slots;
 
 pub use loop_health::DispatchLoop;
@@ -51,6 +51,8 @@ pub struct DispatcherSettings {
     /// The share of the workers that slow hosts may hold together (0 < share <= 1).
     pub slow_host_share: f64,
     pub allow_private_targets: bool,
+    /// Certificate authorities trusted beside the public roots (`HOOKIT_EXTRA_CA_FILE`).
+    pub extra_roots: ExtraRoots,
 }
 
 /// How long the recorder may go on writing outcomes after the last attempt had to
@@ -119,6 +121,7 @@ impl Dispatcher {
             client: target_policy::build_client(
                 settings.allow_private_targets,
                 settings.attempt_timeout,
+                &settings.extra_roots,
             ),
             retry: RetryPolicy::new(settings.retry_schedule.clone()),
             workers: Arc::new(Semaphore::new(settings.workers)),

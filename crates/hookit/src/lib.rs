@@ -21,6 +21,7 @@ pub mod console;
 pub mod credentials;
 pub mod demo;
 pub mod dispatcher;
+pub mod fuzzing;
 pub mod ids;
 pub mod listen;
 pub mod metrics;

@@ -104,6 +104,7 @@ impl Server {
                 per_host_concurrency: config.per_url_concurrency,
                 slow_host_share: config.slow_host_share,
                 allow_private_targets: config.allow_private_targets,
+                extra_roots: config.extra_roots.clone(),
             },
         );
         let schedule: Vec<String> = config
@@ -123,6 +124,13 @@ impl Server {
             max_batch_bytes = config.max_batch_bytes,
             "dispatcher settings"
         );
+        if let Some(path) = config.extra_roots.path() {
+            tracing::info!(
+                path = %path.display(),
+                certificates = config.extra_roots.len(),
+                "trusting extra certificate authorities for webhook targets (HOOKIT_EXTRA_CA_FILE)"
+            );
+        }
         if config.allow_private_targets {
             tracing::warn!(
                 "private targets are allowed (HOOKIT_ALLOW_PRIVATE_TARGETS): webhooks may go to loopback and private addresses"

@@ -14,6 +14,10 @@ use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::redirect;
 
+mod extra_roots;
+
+pub use extra_roots::ExtraRoots;
+
 const ALLOW_HINT: &str =
     "set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve` to allow private targets";
 /// Long enough for any real endpoint; stops a stored URL from bloating every row.
@@ -337,9 +341,15 @@ impl Resolve for GuardedResolver {
 /// The HTTP client for delivery attempts: no proxies from the environment (a proxy
 /// would connect on our behalf to addresses we never checked), redirects never followed
 /// (a redirect is a failed attempt), the guarded resolver, `user-agent: hookit/<version>`,
-/// and `attempt_timeout` for connecting and for the whole attempt.
-pub fn build_client(allow_private: bool, attempt_timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// and `attempt_timeout` for connecting and for the whole attempt. Certificates are
+/// checked against the built-in public roots plus `extra_roots`.
+pub fn build_client(
+    allow_private: bool,
+    attempt_timeout: Duration,
+    extra_roots: &ExtraRoots,
+) -> reqwest::Client {
+    extra_roots
+        .apply(reqwest::Client::builder())
         .no_proxy()
         .redirect(redirect::Policy::none())
         .dns_resolver(Arc::new(GuardedResolver::new(allow_private)))
@@ -352,8 +362,10 @@ pub fn build_client(allow_private: bool, attempt_timeout: Duration) -> reqwest::
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .build()
-        // With rustls and no custom certificates, building fails only if the TLS backend
-        // cannot start at all, which no configuration value can cause or repair.
+        // With rustls, building fails only if the TLS backend cannot start at all or a
+        // root certificate is malformed; `ExtraRoots::load` built a client with the same
+        // certificates when the configuration was loaded, so only the former remains,
+        // which no configuration value can cause or repair.
         .expect("the HTTP client's TLS backend failed to initialise")
 }
 

@@ -108,7 +108,7 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         };
         assert_eq!(env, &expected, "flag --{long}");
     }
-    assert_eq!(envs.len(), 25);
+    assert_eq!(envs.len(), 26);
 
     let cli = Cli::try_parse_from(["hookit", "--allow-private-targets", "--tick=5ms"])?;
     assert_eq!(cli.serve.allow_private_targets.as_deref(), Some("true"));
@@ -146,7 +146,7 @@ fn retry_schedule_from_file_as_list_or_comma_string() -> TestResult {
 #[test]
 fn every_bad_value_names_its_setting() -> TestResult {
     type Set = fn(&mut ServeArgs, String);
-    let cases: [(&str, &str, Set); 14] = [
+    let cases: [(&str, &str, Set); 15] = [
         ("HOOKIT_DATABASE_URL", "mysql://x", |a, v| {
             a.database_url = Some(v)
         }),
@@ -154,6 +154,11 @@ fn every_bad_value_names_its_setting() -> TestResult {
         ("HOOKIT_ALLOW_PRIVATE_TARGETS", "maybe", |a, v| {
             a.allow_private_targets = Some(v)
         }),
+        (
+            "HOOKIT_EXTRA_CA_FILE",
+            "/nonexistent/partner-ca.pem",
+            |a, v| a.extra_ca_file = Some(v.into()),
+        ),
         ("HOOKIT_TICK", "0ms", |a, v| a.tick = Some(v)),
         ("HOOKIT_TICK", "100", |a, v| a.tick = Some(v)),
         ("HOOKIT_MAX_BATCH_ORDERS", "1001", |a, v| {

@@ -191,7 +191,11 @@ fn idempotency(headers: &HeaderMap, raw: &[u8]) -> Result<Option<IdempotencyKey>
 
 /// Parses and checks one `{"event", "order"}`; `latest_updated_at` is the latest
 /// platform `updated_at` accepted (see [`crate::store::freshness::latest_acceptable`]).
-fn parse_item(raw: &[u8], prefix: &str, latest_updated_at: Millis) -> Result<IngestItem, ApiError> {
+pub(crate) fn parse_item(
+    raw: &[u8],
+    prefix: &str,
+    latest_updated_at: Millis,
+) -> Result<IngestItem, ApiError> {
     let body: ItemBody<'_> = serde_json::from_slice(raw).map_err(|err| {
         let what = if prefix.is_empty() {
             "the body"

@@ -7,6 +7,9 @@ use crate::store::{AttemptResult, ClaimedDelivery, now_millis};
 use crate::target_policy;
 use klikit_webhook::header;
 use std::time::{Duration, Instant};
+use tls_failure::tls_failure_in;
+
+mod tls_failure;
 
 /// Marks a test delivery (`POST /v1/partner/webhooks/test`), whose order is a sample.
 pub const TEST_HEADER: &str = "x-klikit-test";
@@ -153,6 +156,9 @@ async fn read_excerpt(response: &mut reqwest::Response) -> Option<String> {
 fn transport_failure(err: &reqwest::Error) -> AttemptResult {
     if let Some(refused) = target_policy::refusal_in(err) {
         return failed("target_refused", refused.to_string());
+    }
+    if let Some(tls) = tls_failure_in(err) {
+        return failed(tls.kind, format!("{}; {}", describe(err), tls.hint));
     }
     let kind = if err.is_timeout() {
         "timeout"

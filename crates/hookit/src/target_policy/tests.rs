@@ -187,7 +187,7 @@ const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\
 #[tokio::test]
 async fn private_targets_are_refused_unless_allowed() -> TestResult {
     let (port, mut requests) = responder(OK).await?;
-    let strict = build_client(false, Duration::from_secs(5));
+    let strict = build_client(false, Duration::from_secs(5), &ExtraRoots::default());
 
     let err = strict
         .get(format!("http://localhost:{port}/"))
@@ -221,7 +221,7 @@ async fn private_targets_are_refused_unless_allowed() -> TestResult {
     );
 
     check_literal_host(&literal, true)?;
-    let response = build_client(true, Duration::from_secs(5))
+    let response = build_client(true, Duration::from_secs(5), &ExtraRoots::default())
         .get(literal)
         .send()
         .await?;
@@ -243,7 +243,7 @@ async fn redirects_are_not_followed() -> TestResult {
     let redirect = "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{port}/elsewhere\r\n\
                     content-length: 0\r\nconnection: close\r\n\r\n";
     let (port, mut requests) = responder(redirect).await?;
-    let client = build_client(true, Duration::from_secs(5));
+    let client = build_client(true, Duration::from_secs(5), &ExtraRoots::default());
     let response = client
         .post(format!("http://127.0.0.1:{port}/hook"))
         .body("{}")
