@@ -7,10 +7,12 @@
 //! environment variable names are a public contract.
 
 mod auth;
+mod http;
 mod layers;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
+pub use http::{HttpArgs, HttpSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -122,6 +124,8 @@ pub struct ServeArgs {
     pub freshness_skew: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -151,6 +155,8 @@ pub struct ServeConfig {
     pub freshness_skew: Duration,
     /// Throttling of failed authentications.
     pub auth: AuthSettings,
+    /// Deadlines and limits of the HTTP listener, and where `/metrics` is served.
+    pub http: HttpSettings,
 }
 
 /// Why the configuration was rejected.
@@ -222,7 +228,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 19] = [
+const FILE_SETTINGS: [&Setting; 24] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -242,6 +248,11 @@ const FILE_SETTINGS: [&Setting; 19] = [
     &auth::AUTH_FAILURES_PER_KEY,
     &auth::AUTH_FAILURES_PER_ADDRESS,
     &auth::TRUSTED_PROXIES,
+    &http::HEADER_TIMEOUT,
+    &http::BODY_TIMEOUT,
+    &http::IDLE_TIMEOUT,
+    &http::MAX_CONNECTIONS,
+    &http::METRICS_LISTEN,
 ];
 
 impl ServeConfig {
@@ -347,6 +358,7 @@ impl ServeConfig {
                 })?
                 .unwrap_or(defaults.freshness_skew),
             auth: AuthSettings::load(&layers, &args.auth)?,
+            http: HttpSettings::load(&layers, &args.http)?,
             data_dir,
             database,
             attempt_timeout,
@@ -401,6 +413,7 @@ impl Default for ServeConfig {
             slow_host_share: 0.5,
             freshness_skew: Duration::from_secs(5),
             auth: AuthSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }

@@ -139,25 +139,14 @@ impl Server {
             auth_throttle: Arc::new(AuthThrottle::new(config.auth.limits)),
             trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
+            metrics_token: config.http.metrics_token.clone().map(Arc::new),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|err| format!("cannot listen on {} (HOOKIT_LISTEN): {err}", config.listen))?;
         let address = listener.local_addr()?;
-        let router = api::router(state, config.max_body_bytes);
-        let (stop_http, mut stopped) = tokio::sync::watch::channel(false);
-        let http = tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            if let Err(err) = axum::serve(listener, service)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                tracing::error!(error = %err, "HTTP server failed");
-            }
-        });
+        let (stop_http, stopped) = tokio::sync::watch::channel(false);
+        let http = api::listen(listener, state, &config, stopped).await?;
         tracing::info!(
             "hookit serve listening on http://{address} (data dir {})",
             config.data_dir.display()

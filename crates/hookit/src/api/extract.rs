@@ -1,12 +1,14 @@
 //! Request extractors that turn every bad input into an [`ApiError`] naming the field
 //! and the problem, instead of axum's plain-text rejections.
 
+use super::connections::{BodyDeadlineExceeded, REQUEST_TIMEOUT};
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde_json::json;
 
 /// The raw request body, within the configured size limit.
 pub struct RawBody(pub Bytes);
@@ -15,10 +17,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(request, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| body_rejection(&rejection))
+        read_json_body(request, state).await.map(RawBody)
     }
 }
 
@@ -36,15 +35,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let raw = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| body_rejection(&rejection))?;
+        let raw = read_json_body(request, state).await?;
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
 }
 
+/// Reads a body that, when there is one, must be JSON by its `Content-Type`. A
+/// body-less request needs no type.
+async fn read_json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+    let raw = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| body_rejection(&rejection))?;
+    if raw.iter().all(u8::is_ascii_whitespace) || content_type.as_ref().is_some_and(is_json) {
+        return Ok(raw);
+    }
+    let given = content_type
+        .as_ref()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "request_unsupported_media_type",
+        match &given {
+            Some(given) => format!(
+                "the body's Content-Type is {given:?}; send JSON with `Content-Type: application/json`"
+            ),
+            None => "the body has no Content-Type; send JSON with `Content-Type: application/json`"
+                .to_owned(),
+        },
+    )
+    .with_details(json!({ "content_type": given })))
+}
+
+/// `application/json` (any parameters, such as a charset) or a `+json` type.
+fn is_json(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5
+                && subtype
+                    .get(subtype.len() - 5..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case("+json")))
+}
+
+/// The credentials of an `Authorization` header value in `scheme` (compared without
+/// regard to case, as RFC 9110 says), or `None` for another scheme or none at all.
+pub fn auth_credentials<'v>(value: &'v HeaderValue, scheme: &str) -> Option<&'v str> {
+    let text = value.to_str().ok()?.trim_start();
+    let (given, credentials) = text.split_once([' ', '\t'])?;
+    let credentials = credentials.trim();
+    (given.eq_ignore_ascii_case(scheme) && !credentials.is_empty()).then_some(credentials)
+}
+
 fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if let Some(missed) = deadline_missed(rejection) {
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT, missed.to_string());
+    }
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
@@ -59,6 +112,20 @@ fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiEr
             format!("cannot read the request body: {rejection}"),
         )
     }
+}
+
+/// The body deadline, if that is why the body could not be read.
+fn deadline_missed(
+    rejection: &axum::extract::rejection::BytesRejection,
+) -> Option<&BodyDeadlineExceeded> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if let Some(missed) = error.downcast_ref::<BodyDeadlineExceeded>() {
+            return Some(missed);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// Refuses a body in which one object gives a key twice, naming the field: parsers

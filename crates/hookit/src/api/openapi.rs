@@ -111,6 +111,10 @@ impl Modify for SecuritySchemes {
                 .to_owned(),
         );
         components.add_security_scheme(Guard::Partner.scheme_name(), SecurityScheme::Http(basic));
+        components.add_security_scheme(
+            "metrics_token",
+            bearer("The metrics token (HOOKIT_METRICS_TOKEN); without one, `/metrics` is served only on HOOKIT_METRICS_LISTEN."),
+        );
     }
 }
 
