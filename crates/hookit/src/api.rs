@@ -52,6 +52,8 @@ pub struct AppState {
     /// The bearer token that opens `/metrics` on the API port (`HOOKIT_METRICS_TOKEN`);
     /// without one, `/metrics` is not served there.
     pub metrics_token: Option<Arc<Secret>>,
+    /// Partner status changes in flight, by idempotency key.
+    pub status_changes: Arc<partner::in_flight::InFlight>,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at
@@ -85,9 +87,13 @@ pub async fn listen(
     };
     let metrics = match config.http.metrics_listen {
         Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address).await.map_err(|err| {
-                format!("cannot listen on {address} for /metrics (HOOKIT_METRICS_LISTEN): {err}")
-            })?;
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|err| {
+                    format!(
+                        "cannot listen on {address} for /metrics (HOOKIT_METRICS_LISTEN): {err}"
+                    )
+                })?;
             if let Ok(bound) = listener.local_addr() {
                 tracing::info!("metrics served on http://{bound}/metrics");
             }

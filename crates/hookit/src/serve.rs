@@ -140,6 +140,7 @@ impl Server {
             trusted_proxies: Arc::new(config.auth.trusted_proxies.clone()),
             freshness_skew: config.freshness_skew,
             metrics_token: config.http.metrics_token.clone().map(Arc::new),
+            status_changes: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -174,6 +174,8 @@ fn past_the_connection_cap_a_client_waits_until_a_connection_closes() {
     match holder.read(&mut byte) {
         Ok(0) => {}
         Err(err) if err.kind() == ErrorKind::ConnectionReset => {}
-        other => panic!("the second client was served while the first held the only slot: {other:?}"),
+        other => {
+            panic!("the second client was served while the first held the only slot: {other:?}")
+        }
     }
 }

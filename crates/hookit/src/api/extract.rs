@@ -96,7 +96,11 @@ pub fn auth_credentials<'v>(value: &'v HeaderValue, scheme: &str) -> Option<&'v 
 
 fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
     if let Some(missed) = deadline_missed(rejection) {
-        return ApiError::new(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT, missed.to_string());
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+            missed.to_string(),
+        );
     }
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -128,20 +132,19 @@ fn deadline_missed(
     None
 }
 
-/// Refuses a body in which one object gives a key twice, naming the field: parsers
-/// differ on which value wins (see `duplicate_keys`).
-pub fn refuse_duplicate_keys(raw: &[u8]) -> Result<(), ApiError> {
-    match super::duplicate_keys::first_duplicate(raw) {
+/// Refuses a body that receivers would read differently or not at all, naming the
+/// field: a key given twice in one object (parsers differ on which value wins), a
+/// lone UTF-16 surrogate, a number beyond a double, nesting deeper than 64 (see
+/// `duplicate_keys`).
+pub fn refuse_unreadable_json(raw: &[u8]) -> Result<(), ApiError> {
+    match super::duplicate_keys::first_flaw(raw) {
         None => Ok(()),
-        Some(field) => Err(ApiError::invalid_field(
-            &field,
-            "is given more than once in its object; give each key once",
-        )),
+        Some((field, flaw)) => Err(ApiError::invalid_field(&field, flaw.problem())),
     }
 }
 
 /// Parses JSON, reporting the path of the first bad field (`items[2].order.status`).
-/// A key given twice in one object is refused (see [`refuse_duplicate_keys`]).
+/// JSON that receivers would misread is refused (see [`refuse_unreadable_json`]).
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -150,7 +153,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
-    refuse_duplicate_keys(raw)?;
+    refuse_unreadable_json(raw)?;
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -189,14 +192,18 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParam(value))
-            .map_err(|rejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "request_invalid",
-                    format!("invalid path parameter: {}", rejection.body_text()),
-                )
-            })
+            .map_err(|rejection| path_rejection(&rejection))
     }
+}
+
+/// A path parameter that could not be read (not UTF-8 once percent-decoded, or not of
+/// its type), as a 400 naming it.
+pub fn path_rejection(rejection: &axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "request_invalid",
+        format!("invalid path parameter: {}", rejection.body_text()),
+    )
 }
 
 /// A query string that failed to parse becomes a 400 naming the parameter.

@@ -2,6 +2,7 @@
 //! `{"request_id", "data"}` or `{"request_id", "error"}`, and a partner sees only the
 //! orders of the (brand, branch) pairs it is mapped to.
 
+pub mod in_flight;
 mod orders;
 mod status;
 mod webhooks;

@@ -106,9 +106,7 @@ impl HttpSettings {
                 args.metrics_listen.clone(),
                 values::socket_addr,
             )?,
-            metrics_token: super::checked_secret(&METRICS_TOKEN, &args.metrics_token, |_| {
-                Ok(())
-            })?,
+            metrics_token: super::checked_secret(&METRICS_TOKEN, &args.metrics_token, |_| Ok(()))?,
         })
     }
 }

@@ -53,9 +53,9 @@ where
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => Poll::Ready(frame.map(|frame| frame.map_err(Into::into))),
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyDeadlineExceeded(
-                    self.limit,
-                ))))),
+                Poll::Ready(()) => {
+                    Poll::Ready(Some(Err(Box::new(BodyDeadlineExceeded(self.limit)))))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }
