@@ -333,3 +333,46 @@ where
     .await;
     done.into_iter().flatten().collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_states_the_servers_rules_and_integral_floats_are_integers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let (status, document) = serve.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let parameter = &document["paths"]["/v1/operator/partners/{id}"]["get"]["parameters"][0];
+    assert_eq!(
+        parameter["schema"]["pattern"], "^prt_[0-9a-f]{32}$",
+        "{parameter}"
+    );
+    let parameter =
+        &document["paths"]["/v1/operator/deliveries/{event_id}"]["get"]["parameters"][0];
+    assert_eq!(
+        parameter["schema"]["pattern"], "^evt_[0-9a-f]{32}$",
+        "{parameter}"
+    );
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["IngestChange"]["additionalProperties"], false);
+    assert_eq!(schemas["IngestBatch"]["additionalProperties"], false);
+    assert_eq!(
+        schemas["IngestOrder"]["properties"]["brands"]["minItems"],
+        1
+    );
+    assert_eq!(schemas["IngestOrder"]["properties"]["id"]["minimum"], 1);
+
+    // `2.0` is an integer to JSON Schema, so to the server too.
+    let (partner, _, _) = serve.create_partner("Floats").await;
+    let (status, answer) = serve
+        .operator(
+            Method::PUT,
+            &format!("/partners/{partner}/mappings"),
+            Some(json!({
+                "brand_id": 2.0,
+                "event_type": CREATED,
+                "url": "http://127.0.0.1:9/hooks",
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["brand_id"], 2, "{answer}");
+}

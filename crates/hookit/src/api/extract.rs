@@ -154,8 +154,15 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         ));
     }
     refuse_unreadable_json(raw)?;
-    let mut deserializer = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let mut document: serde_json::Value = serde_json::from_slice(raw).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("the request body is not valid JSON: {err}"),
+        )
+    })?;
+    integral_floats_as_integers(&mut document);
+    let value = serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if path == "." {
@@ -168,14 +175,26 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid_field(&path, format!("is invalid: {inner}"))
         }
     })?;
-    deserializer.end().map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "request_invalid",
-            format!("unexpected data after the JSON value: {err}"),
-        )
-    })?;
     Ok(value)
+}
+
+/// Writes `2.0` as `2`: JSON Schema, and so the API's document, counts an integral
+/// number as an integer however it is spelled.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64() {
+                // In range of i64 and with no fraction, the conversion is exact.
+                if float.fract() == 0.0 && float.abs() < 9.0e15 {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// A path parameter that failed to parse becomes a 400 naming the parameter.

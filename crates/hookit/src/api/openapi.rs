@@ -10,6 +10,7 @@
 //! bytes.
 
 mod envelopes;
+mod rules;
 mod schemas;
 pub(crate) mod store_schemas;
 mod webhooks;
@@ -192,6 +193,7 @@ pub fn finish(openapi: OpenApi) -> Value {
         fields.insert("webhooks".into(), webhooks::webhooks());
     }
     name_millis(&mut document);
+    rules::state(&mut document);
     add_request_id_header(&mut document);
     canonical(document)
 }
