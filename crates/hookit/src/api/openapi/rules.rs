@@ -16,6 +16,7 @@ const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
 /// Writes the server's rules into `document`.
 pub(super) fn state(document: &mut Value) {
+    optional_bodies(document);
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -34,23 +35,83 @@ pub(super) fn state(document: &mut Value) {
             }
         }
     }
-    let Some(schemas) = document
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
+    let mut set = |pointer: &str, key: &str, value: Value| {
+        if let Some(schema) = document.pointer_mut(&format!("/components/schemas/{pointer}")) {
+            schema[key] = value;
+        }
     };
-    for closed in ["IngestChange", "IngestBatch"] {
-        if let Some(schema) = schemas.get_mut(closed) {
-            schema["additionalProperties"] = json!(false);
+    set("IngestChange", "additionalProperties", json!(false));
+    set("IngestBatch", "additionalProperties", json!(false));
+    set("IngestOrder/properties/id", "minimum", json!(1));
+    set("IngestOrder/properties/brands", "minItems", json!(1));
+    // An OrderStatus code.
+    set("IngestOrder/properties/status", "minimum", json!(1));
+    set("IngestOrder/properties/status", "maximum", json!(9));
+    // Trimmed, then 1 to 200 characters.
+    set("CreatePartner/properties/name", "pattern", json!("\\S"));
+    set("CreatePartner/properties/name", "maxLength", json!(200));
+    // Not `root`, the bootstrap token's name (said as a pattern: the 3.1 model the
+    // document is checked against has no `not`).
+    set(
+        "MintToken/properties/name",
+        "pattern",
+        json!("^(?!root$)[a-z0-9_-]{1,64}$"),
+    );
+    set(
+        "PutMapping/properties/url",
+        "pattern",
+        json!("^https?://[^\\s/?#]+"),
+    );
+    set(
+        "PutMapping/properties/url",
+        "maxLength",
+        json!(crate::target_policy::MAX_URL_LEN),
+    );
+    // Ingest takes null for an optional field as its absence.
+    for field in [
+        "business_id",
+        "cart",
+        "payment_status",
+        "payment_channel",
+        "payment_method",
+        "placed_at",
+        "updated_at",
+        "payment",
+        "payment/properties/status",
+        "payment/properties/method",
+        "payment/properties/channel",
+    ] {
+        let pointer = format!("/components/schemas/IngestOrder/properties/{field}");
+        if let Some(schema) = document.pointer_mut(&pointer) {
+            if let Some(kind) = schema
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            {
+                schema["type"] = json!([kind, "null"]);
+            }
         }
     }
-    if let Some(order) = schemas
-        .get_mut("IngestOrder")
-        .and_then(|schema| schema.get_mut("properties"))
+    // Kept as sent, never read: hookit numbers versions itself, and a brand's title
+    // is the platform's business.
+    for field in ["version", "brands/items/properties/title"] {
+        let pointer = format!("/components/schemas/IngestOrder/properties/{field}");
+        if let Some(schema) = document
+            .pointer_mut(&pointer)
+            .and_then(Value::as_object_mut)
+        {
+            schema.remove("format");
+            schema.remove("type");
+        }
+    }
+}
+
+/// Request bodies the server takes as optional.
+pub(super) fn optional_bodies(document: &mut Value) {
+    if let Some(body) =
+        document.pointer_mut("/paths/~1v1~1operator~1deliveries~1replay/post/requestBody")
     {
-        order["id"]["minimum"] = json!(1);
-        order["brands"]["minItems"] = json!(1);
+        body["required"] = json!(false);
     }
 }
 
@@ -66,6 +127,12 @@ fn parameter_rules(path: &str, parameter: &mut Value) {
         }
         ("path", "id") if path.starts_with("/v1/partner/orders/") => {
             schema["minimum"] = json!(1);
+        }
+        ("query", "cursor") => schema["pattern"] = json!(id_pattern(IdKind::Event)),
+        ("query", "partner_id") => schema["pattern"] = json!(id_pattern(IdKind::Partner)),
+        ("query", "page") if path == "/v1/operator/audit" => {
+            schema["format"] = json!("int64");
+            schema["maximum"] = json!(u32::MAX);
         }
         ("header", "Idempotency-Key") => {
             *schema = json!({ "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN });
