@@ -3,11 +3,13 @@
 //! send a webhook themselves — that is the dispatcher's job.
 
 pub mod client_address;
+pub mod connections;
 mod duplicate_keys;
 pub mod error;
 pub mod extract;
 mod health;
 mod ingest;
+mod metrics_route;
 pub mod openapi;
 pub mod operator;
 pub mod partner;
@@ -16,7 +18,7 @@ pub mod throttle;
 
 // For the fuzz targets' entry points (`crate::fuzzing`), which run the ingest parser
 // without a server.
-pub(crate) use duplicate_keys::first_duplicate;
+pub(crate) use duplicate_keys::first_flaw;
 pub(crate) use ingest::parse_item as parse_ingest_item;
 
 use crate::credentials::{MasterKey, Secret};
@@ -57,6 +59,11 @@ pub struct AppState {
     pub test_webhooks: Arc<test_webhook::TestWebhooks>,
     /// The web console's settings (`HOOKIT_CONSOLE`, `HOOKIT_CONSOLE_SESSION_TTL`).
     pub console: crate::config::ConsoleSettings,
+    /// The bearer token that opens `/metrics` on the API port (`HOOKIT_METRICS_TOKEN`);
+    /// without one, `/metrics` is not served there.
+    pub metrics_token: Option<Arc<Secret>>,
+    /// Partner status changes in flight, by idempotency key.
+    pub status_changes: Arc<partner::in_flight::InFlight>,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at
@@ -70,9 +77,86 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(refuse_oversized_headers))
         .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
 }
+
+/// Serves the API (and, with `HOOKIT_METRICS_LISTEN`, `/metrics` on its own address)
+/// until `stop` turns true; the handle ends when every connection has closed.
+pub async fn listen(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: &crate::config::ServeConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let limits = connections::ConnectionLimits {
+        header_timeout: config.http.header_timeout,
+        body_timeout: config.http.body_timeout,
+        idle_timeout: config.http.idle_timeout,
+        max_connections: config.http.max_connections,
+    };
+    let metrics = match config.http.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|err| {
+                    format!(
+                        "cannot listen on {address} for /metrics (HOOKIT_METRICS_LISTEN): {err}"
+                    )
+                })?;
+            if let Ok(bound) = listener.local_addr() {
+                tracing::info!("metrics served on http://{bound}/metrics");
+            }
+            let router = metrics_route::own_router(state.clone());
+            Some(tokio::spawn(connections::serve(
+                listener,
+                router,
+                limits,
+                stop.clone(),
+            )))
+        }
+        None => None,
+    };
+    let router = router(state, config.max_body_bytes);
+    Ok(tokio::spawn(async move {
+        let api = connections::serve(listener, router, limits, stop);
+        match metrics {
+            Some(metrics) => {
+                let (_, _) = tokio::join!(api, metrics);
+            }
+            None => api.await,
+        }
+    }))
+}
+
+/// Answers 431 with a JSON error for a request with more header lines than
+/// [`connections::MAX_HEADERS`] or more than [`MAX_HEADER_BYTES`] of them. (Beyond
+/// what hyper's parser takes in, hyper answers a bare 431 before any of this runs.)
+async fn refuse_oversized_headers(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() <= connections::MAX_HEADERS && bytes <= MAX_HEADER_BYTES {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request_header_fields_too_large",
+        format!(
+            "the request has {} header lines, {bytes} bytes in all; at most {} lines and {} bytes are accepted",
+            headers.len(),
+            connections::MAX_HEADERS,
+            MAX_HEADER_BYTES
+        ),
+    )
+    .into_response()
+}
+
+/// The most bytes of header lines a request may carry.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The API's route table and its finished OpenAPI document, assembled exactly as
 /// [`router`] assembles them but without state, authentication layers or outer
@@ -90,6 +174,7 @@ pub fn describe() -> (Router<AppState>, serde_json::Value) {
 fn assemble(state: Option<&AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::routes())
+        .merge(metrics_route::routes(state))
         .routes(routes!(openapi::openapi_json))
         .nest(
             "/v1/operator",
@@ -110,10 +195,12 @@ fn guard(
 ) -> OpenApiRouter<AppState> {
     let mut routes = match (state, guard) {
         (None, _) => routes,
-        (Some(state), Guard::Operator) => routes.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_operator,
-        )),
+        (Some(state), Guard::Operator) => routes
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_operator,
+            ))
+            .layer(middleware::map_response(no_store)),
         (Some(state), Guard::Ingest) => routes.route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_ingest,
@@ -126,6 +213,30 @@ fn guard(
     openapi::document_guard(routes.get_openapi_mut(), guard);
     routes
 }
+
+/// Operator answers can carry secrets (partner credentials, rotated secrets, minted
+/// tokens): no cache may keep them.
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// A 401 says which scheme to answer with (`WWW-Authenticate`); other answers pass.
+fn challenge(mut response: Response, scheme: &'static str) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(scheme),
+        );
+    }
+    response
+}
+
+/// The challenge of the bearer-token APIs.
+const BEARER_CHALLENGE: &str = "Bearer";
 
 /// Gives every request an id, for the partner API's bodies and every answer's
 /// `x-request-id` header.
@@ -141,7 +252,7 @@ async fn assign_request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-async fn unknown_route() -> ApiError {
+pub(crate) async fn unknown_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",
@@ -182,7 +293,7 @@ async fn require_operator(
                 state.auth_throttle.record_failure(client, key);
             }
             state.metrics.auth_failure("operator");
-            err.into_response()
+            challenge(err.into_response(), BEARER_CHALLENGE)
         }
     }
 }
@@ -230,7 +341,7 @@ async fn require_ingest(State(state): State<AppState>, request: Request, next: N
         Err(err) => {
             state.auth_throttle.record_failure(client, key);
             state.metrics.auth_failure("ingest");
-            err.into_response()
+            challenge(err.into_response(), BEARER_CHALLENGE)
         }
     }
 }
@@ -254,13 +365,7 @@ fn bearer<'r>(request: &'r Request, which: &str) -> Result<&'r str, ApiError> {
             format!("send `Authorization: Bearer <{which} token>`"),
         ));
     };
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| text.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| invalid_token(which))
+    extract::auth_credentials(value, "Bearer").ok_or_else(|| invalid_token(which))
 }
 
 fn invalid_token(which: &str) -> ApiError {

@@ -8,11 +8,13 @@
 
 mod auth;
 mod console;
+mod http;
 mod layers;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
 pub use console::{ConsoleArgs, ConsoleSettings};
+pub use http::{HttpArgs, HttpSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -137,6 +139,8 @@ pub struct ServeArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -170,6 +174,8 @@ pub struct ServeConfig {
     pub auth: AuthSettings,
     /// The web console.
     pub console: ConsoleSettings,
+    /// Deadlines and limits of the HTTP listener, and where `/metrics` is served.
+    pub http: HttpSettings,
 }
 
 /// Why the configuration was rejected.
@@ -242,7 +248,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 22] = [
+const FILE_SETTINGS: [&Setting; 27] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -265,6 +271,11 @@ const FILE_SETTINGS: [&Setting; 22] = [
     &auth::TRUSTED_PROXIES,
     &console::CONSOLE,
     &console::CONSOLE_SESSION_TTL,
+    &http::HEADER_TIMEOUT,
+    &http::BODY_TIMEOUT,
+    &http::IDLE_TIMEOUT,
+    &http::MAX_CONNECTIONS,
+    &http::METRICS_LISTEN,
 ];
 
 impl ServeConfig {
@@ -378,6 +389,7 @@ impl ServeConfig {
                 .unwrap_or(defaults.freshness_skew),
             auth: AuthSettings::load(&layers, &args.auth)?,
             console: ConsoleSettings::load(&layers, &args.console)?,
+            http: HttpSettings::load(&layers, &args.http)?,
             data_dir,
             database,
             attempt_timeout,
@@ -434,6 +446,7 @@ impl Default for ServeConfig {
             freshness_skew: Duration::from_secs(5),
             auth: AuthSettings::default(),
             console: ConsoleSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }

@@ -80,10 +80,11 @@ pub fn webhook_envelope(data: &[u8]) {
     assert_eq!(ids(&again), ids(&envelope));
 }
 
-/// Ingest-side parsing: the duplicate-key check every body passes first, then one
+/// Ingest-side parsing: the check for unreadable JSON (keys given twice, lone
+/// surrogates, numbers beyond a double, deep nesting) every body passes first, then one
 /// `{"event", "order"}` item with its validation.
 pub fn ingest_item(data: &[u8]) {
-    if crate::api::first_duplicate(data).is_some() {
+    if crate::api::first_flaw(data).is_some() {
         return;
     }
     if let Ok(item) = crate::api::parse_ingest_item(data, "", i64::MAX) {

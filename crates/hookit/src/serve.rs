@@ -149,25 +149,15 @@ impl Server {
             freshness_skew: config.freshness_skew,
             test_webhooks: Arc::new(api::test_webhook::TestWebhooks::new(config.attempt_timeout)),
             console: config.console,
+            metrics_token: config.http.metrics_token.clone().map(Arc::new),
+            status_changes: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|err| format!("cannot listen on {} (HOOKIT_LISTEN): {err}", config.listen))?;
         let address = listener.local_addr()?;
-        let router = api::router(state, config.max_body_bytes);
-        let (stop_http, mut stopped) = tokio::sync::watch::channel(false);
-        let http = tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            if let Err(err) = axum::serve(listener, service)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                tracing::error!(error = %err, "HTTP server failed");
-            }
-        });
+        let (stop_http, stopped) = tokio::sync::watch::channel(false);
+        let http = api::listen(listener, state, &config, stopped).await?;
         tracing::info!(
             "hookit serve listening on http://{address} (data dir {})",
             config.data_dir.display()

@@ -21,7 +21,7 @@ pub use extra_roots::ExtraRoots;
 const ALLOW_HINT: &str =
     "set HOOKIT_ALLOW_PRIVATE_TARGETS=true on `hookit serve` to allow private targets";
 /// Long enough for any real endpoint; stops a stored URL from bloating every row.
-const MAX_URL_LEN: usize = 2048;
+pub const MAX_URL_LEN: usize = 2048;
 
 /// Why `ip` is not a public webhook target, or `None` if it is one. IPv6 forms that
 /// embed an IPv4 address (mapped, compatible, 6to4, NAT64, Teredo) are judged by the

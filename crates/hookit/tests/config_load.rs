@@ -108,7 +108,7 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         };
         assert_eq!(env, &expected, "flag --{long}");
     }
-    assert_eq!(envs.len(), 26);
+    assert_eq!(envs.len(), 32);
 
     let cli = Cli::try_parse_from(["hookit", "--allow-private-targets", "--tick=5ms"])?;
     assert_eq!(cli.serve.allow_private_targets.as_deref(), Some("true"));

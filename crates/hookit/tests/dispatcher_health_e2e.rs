@@ -86,10 +86,7 @@ async fn readyz_reports_a_stalled_recorder_while_the_store_refuses_writes() {
     .await;
     assert_eq!(stalled["status"], "not_ready", "{stalled}");
     assert_eq!(stalled["store"], "ok", "reads still work: {stalled}");
-    let (_, metrics) = serve
-        .call(reqwest::Method::GET, "/metrics", None, None)
-        .await;
-    let metrics = metrics.as_str().expect("metrics text").to_owned();
+    let metrics = serve.metrics_text().await;
     assert!(
         metrics.contains(r#"hookit_dispatcher_loop_ok{loop="recorder"} 0"#),
         "{metrics}"
@@ -105,14 +102,9 @@ async fn readyz_reports_a_stalled_recorder_while_the_store_refuses_writes() {
     for name in ["batcher", "claimer", "recorder"] {
         assert_eq!(recovered[name], "ok", "{recovered}");
     }
-    let (_, metrics) = serve
-        .call(reqwest::Method::GET, "/metrics", None, None)
-        .await;
+    let metrics = serve.metrics_text().await;
     assert!(
-        metrics
-            .as_str()
-            .expect("metrics text")
-            .contains(r#"hookit_dispatcher_loop_ok{loop="recorder"} 1"#),
+        metrics.contains(r#"hookit_dispatcher_loop_ok{loop="recorder"} 1"#),
         "{metrics}"
     );
 }

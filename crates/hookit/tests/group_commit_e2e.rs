@@ -45,12 +45,7 @@ async fn push_singles(base: &str, per_client: i64, acknowledged: &Arc<Mutex<Vec<
 }
 
 async fn commits(serve: &Serve) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", serve.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = serve.metrics_text().await;
     text.lines()
         .find_map(|line| line.strip_prefix("hookit_store_commits_total "))
         .and_then(|value| value.trim().parse().ok())

@@ -226,13 +226,7 @@ async fn metrics_move_with_deliveries_failures_and_backlog() {
     serve
         .map(&bad, 2, None, CREATED, &receiver.url("/down"))
         .await;
-    let scrape = || async {
-        let response = reqwest::get(format!("{}/metrics", serve.base))
-            .await
-            .expect("scrape");
-        assert_eq!(response.status().as_u16(), 200);
-        response.text().await.expect("text")
-    };
+    let scrape = || serve.metrics_text();
     let before = scrape().await;
     assert!(
         before.contains("# TYPE hookit_attempt_duration_seconds histogram"),

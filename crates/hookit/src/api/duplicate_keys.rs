@@ -1,10 +1,13 @@
-//! Refusing JSON objects that give a key twice.
+//! Refusing JSON that receivers would read differently, or not at all, in one pass
+//! over the body before it is parsed.
 //!
 //! JSON parsers disagree on `{"id": 1, "id": 2}`: serde keeps the first value where a
 //! field is borrowed, Python, JavaScript and Go keep the last. An order routed and
 //! scoped by one value and read by its partner with the other would reach, or show,
-//! the wrong brand, branch or status; so every request body is checked before it is
-//! parsed, and a duplicate is a 400 naming the field.
+//! the wrong brand, branch or status. Lone UTF-16 surrogate escapes (`"\ud800"`) are
+//! not text, numbers beyond a double (`1e400`) overflow every common parser, and deep
+//! nesting blows parsers' stacks; hookit stores and forwards what it is given, so
+//! each of these is a 400 naming the field, with nesting capped at [`MAX_DEPTH`].
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -15,24 +18,67 @@ use std::fmt;
 /// Objects with more keys than this are checked with a hash set, not a scan.
 const SCAN_KEYS: usize = 16;
 
+/// The deepest nesting of arrays and objects accepted (the body itself is level 1).
+pub const MAX_DEPTH: usize = 64;
+
+/// What is wrong at a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// The key is given twice in one object.
+    Duplicate,
+    /// A string holds a lone UTF-16 surrogate escape.
+    LoneSurrogate,
+    /// A number is too large for a double.
+    NumberOverflow,
+    /// Arrays and objects nest deeper than [`MAX_DEPTH`] here.
+    TooDeep,
+}
+
+impl Flaw {
+    /// What is wrong and what to do, said after the field's name.
+    pub fn problem(self) -> String {
+        match self {
+            Flaw::Duplicate => "is given more than once in its object; give each key once".into(),
+            Flaw::LoneSurrogate => "holds a lone UTF-16 surrogate escape (such as \\ud800), which is not text and which receivers cannot decode; send valid Unicode".into(),
+            Flaw::NumberOverflow => "is a number too large for a double (such as 1e400), which receivers cannot read; send a smaller number, or the value as a string".into(),
+            Flaw::TooDeep => format!("nests arrays and objects deeper than {MAX_DEPTH} levels; flatten the data"),
+        }
+    }
+
+    /// The flaw a parser error from serde_json reports, if it is one of these.
+    fn of_parser_error(message: &str) -> Option<Flaw> {
+        if message.contains("surrogate") || message.contains("end of hex escape") {
+            Some(Flaw::LoneSurrogate)
+        } else if message.contains("number out of range") {
+            Some(Flaw::NumberOverflow)
+        } else {
+            None
+        }
+    }
+}
+
 enum Segment {
     Key(String),
     Index(usize),
 }
 
-/// The duplicate found, with the path to its object (innermost segment first).
+/// The flaw found, with the path to it (innermost segment first).
 struct Found {
-    key: String,
+    flaw: Flaw,
     path: Vec<Segment>,
 }
 
-/// The field (`items[2].order.id`) of the first key given twice in one object of
-/// `raw`, if any. Malformed JSON is not this check's business: it answers `None` and
+/// The field (`items[2].order.id`) and flaw of the first flaw in `raw`, if any.
+/// Otherwise malformed JSON is not this check's business: it answers `None` and
 /// leaves the error to the parser that follows.
-pub fn first_duplicate(raw: &[u8]) -> Option<String> {
+pub fn first_flaw(raw: &[u8]) -> Option<(String, Flaw)> {
     let found = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
-    let walked = Walk { found: &found }.deserialize(&mut deserializer);
+    let walked = Walk {
+        found: &found,
+        depth: 0,
+    }
+    .deserialize(&mut deserializer);
     let found = found.into_inner()?;
     debug_assert!(walked.is_err());
     let mut field = String::new();
@@ -47,19 +93,66 @@ pub fn first_duplicate(raw: &[u8]) -> Option<String> {
             Segment::Index(index) => field.push_str(&format!("[{index}]")),
         }
     }
-    if !field.is_empty() {
+    if field.is_empty() {
         field.push('.');
     }
-    field.push_str(&found.key);
-    Some(field)
+    Some((field, found.flaw))
+}
+
+/// The field of the first key given twice in one object of `raw`, if that is its
+/// first flaw.
+#[cfg(test)]
+fn first_duplicate(raw: &[u8]) -> Option<String> {
+    first_flaw(raw).and_then(|(field, flaw)| (flaw == Flaw::Duplicate).then_some(field))
 }
 
 #[derive(Clone, Copy)]
 struct Walk<'a> {
     found: &'a RefCell<Option<Found>>,
+    /// How many arrays and objects enclose the value walked.
+    depth: usize,
 }
 
 impl Walk<'_> {
+    /// The walk of a value one level further in.
+    fn inner(self) -> Self {
+        Walk {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+
+    /// Records `flaw` at `segment` (when nothing was found yet), for an error just
+    /// returned by the parser or by this walk.
+    fn record(self, flaw: Flaw, segment: Option<Segment>) {
+        let mut found = self.found.borrow_mut();
+        if found.is_none() {
+            *found = Some(Found {
+                flaw,
+                path: segment.into_iter().collect(),
+            });
+        }
+    }
+
+    /// A child at `segment` failed: records a flaw the parser reported there, else
+    /// adds this level's segment to the path of one found further in.
+    fn child_failed(self, message: String, segment: impl FnOnce() -> Segment) {
+        let nothing_yet = self.found.borrow().is_none();
+        match Flaw::of_parser_error(&message) {
+            Some(flaw) if nothing_yet => self.record(flaw, Some(segment())),
+            _ => self.unwind(segment),
+        }
+    }
+
+    /// Refuses a container nested deeper than [`MAX_DEPTH`].
+    fn check_depth<E: de::Error>(self) -> Result<(), E> {
+        if self.depth >= MAX_DEPTH {
+            self.record(Flaw::TooDeep, None);
+            return Err(E::custom("nested too deep"));
+        }
+        Ok(())
+    }
+
     /// On the way out of a failed child: adds this level's segment to the path.
     fn unwind(self, segment: impl FnOnce() -> Segment) {
         if let Some(found) = self.found.borrow_mut().as_mut() {
@@ -103,13 +196,14 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.check_depth()?;
         let mut index = 0;
         loop {
-            match seq.next_element_seed(self) {
+            match seq.next_element_seed(self.inner()) {
                 Ok(Some(())) => index += 1,
                 Ok(None) => return Ok(()),
                 Err(err) => {
-                    self.unwind(|| Segment::Index(index));
+                    self.child_failed(err.to_string(), || Segment::Index(index));
                     return Err(err);
                 }
             }
@@ -117,6 +211,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.check_depth()?;
         let mut keys: Vec<Cow<'de, str>> = Vec::new();
         let mut many: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
@@ -126,14 +221,11 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 many.contains(&key)
             };
             if repeated {
-                *self.found.borrow_mut() = Some(Found {
-                    key: key.into_owned(),
-                    path: Vec::new(),
-                });
+                self.record(Flaw::Duplicate, Some(Segment::Key(key.into_owned())));
                 return Err(de::Error::custom("a key is given twice"));
             }
-            if let Err(err) = map.next_value_seed(self) {
-                self.unwind(|| Segment::Key(key.into_owned()));
+            if let Err(err) = map.next_value_seed(self.inner()) {
+                self.child_failed(err.to_string(), || Segment::Key(key.into_owned()));
                 return Err(err);
             }
             if many.is_empty() && keys.len() < SCAN_KEYS {
@@ -180,7 +272,31 @@ impl<'de> Visitor<'de> for KeySeed {
 
 #[cfg(test)]
 mod tests {
-    use super::first_duplicate;
+    use super::{Flaw, MAX_DEPTH, first_duplicate, first_flaw};
+
+    #[test]
+    fn lone_surrogates_overflowing_numbers_and_deep_nesting_are_named() {
+        assert_eq!(
+            first_flaw(br#"{"order": {"note": "a\ud800b"}}"#),
+            Some(("order.note".into(), Flaw::LoneSurrogate))
+        );
+        assert_eq!(
+            first_flaw(br#"{"order": {"cart": ["\udc00"]}}"#),
+            Some(("order.cart[0]".into(), Flaw::LoneSurrogate))
+        );
+        assert_eq!(
+            first_flaw(br#"{"total": 1e400}"#),
+            Some(("total".into(), Flaw::NumberOverflow))
+        );
+        assert_eq!(first_flaw(br#"{"pair": "\ud83d\ude00", "n": 1e300}"#), None);
+        let deep = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert_eq!(first_flaw(deep(MAX_DEPTH).as_bytes()), None);
+        let (field, flaw) = first_flaw(deep(MAX_DEPTH + 1).as_bytes()).expect("too deep");
+        assert_eq!(flaw, Flaw::TooDeep);
+        assert!(field.starts_with("[0][0]"), "{field}");
+        let (_, flaw) = first_flaw(deep(100_000).as_bytes()).expect("far too deep");
+        assert_eq!(flaw, Flaw::TooDeep);
+    }
 
     #[test]
     fn a_key_given_twice_is_named_with_its_path() {

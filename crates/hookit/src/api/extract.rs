@@ -1,12 +1,14 @@
 //! Request extractors that turn every bad input into an [`ApiError`] naming the field
 //! and the problem, instead of axum's plain-text rejections.
 
+use super::connections::{BodyDeadlineExceeded, REQUEST_TIMEOUT};
 use super::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde_json::json;
 
 /// The raw request body, within the configured size limit.
 pub struct RawBody(pub Bytes);
@@ -15,10 +17,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(request, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| body_rejection(&rejection))
+        read_json_body(request, state).await.map(RawBody)
     }
 }
 
@@ -36,15 +35,73 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let raw = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| body_rejection(&rejection))?;
+        let raw = read_json_body(request, state).await?;
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
 }
 
+/// Reads a body that, when there is one, must be JSON by its `Content-Type`. A
+/// body-less request needs no type.
+async fn read_json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+    let raw = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| body_rejection(&rejection))?;
+    if raw.iter().all(u8::is_ascii_whitespace) || content_type.as_ref().is_some_and(is_json) {
+        return Ok(raw);
+    }
+    let given = content_type
+        .as_ref()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "request_unsupported_media_type",
+        match &given {
+            Some(given) => format!(
+                "the body's Content-Type is {given:?}; send JSON with `Content-Type: application/json`"
+            ),
+            None => "the body has no Content-Type; send JSON with `Content-Type: application/json`"
+                .to_owned(),
+        },
+    )
+    .with_details(json!({ "content_type": given })))
+}
+
+/// `application/json` (any parameters, such as a charset) or a `+json` type.
+fn is_json(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5
+                && subtype
+                    .get(subtype.len() - 5..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case("+json")))
+}
+
+/// The credentials of an `Authorization` header value in `scheme` (compared without
+/// regard to case, as RFC 9110 says), or `None` for another scheme or none at all.
+pub fn auth_credentials<'v>(value: &'v HeaderValue, scheme: &str) -> Option<&'v str> {
+    let text = value.to_str().ok()?.trim_start();
+    let (given, credentials) = text.split_once([' ', '\t'])?;
+    let credentials = credentials.trim();
+    (given.eq_ignore_ascii_case(scheme) && !credentials.is_empty()).then_some(credentials)
+}
+
 fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
+    if let Some(missed) = deadline_missed(rejection) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+            missed.to_string(),
+        );
+    }
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
@@ -61,20 +118,33 @@ fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> ApiEr
     }
 }
 
-/// Refuses a body in which one object gives a key twice, naming the field: parsers
-/// differ on which value wins (see `duplicate_keys`).
-pub fn refuse_duplicate_keys(raw: &[u8]) -> Result<(), ApiError> {
-    match super::duplicate_keys::first_duplicate(raw) {
+/// The body deadline, if that is why the body could not be read.
+fn deadline_missed(
+    rejection: &axum::extract::rejection::BytesRejection,
+) -> Option<&BodyDeadlineExceeded> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if let Some(missed) = error.downcast_ref::<BodyDeadlineExceeded>() {
+            return Some(missed);
+        }
+        cause = error.source();
+    }
+    None
+}
+
+/// Refuses a body that receivers would read differently or not at all, naming the
+/// field: a key given twice in one object (parsers differ on which value wins), a
+/// lone UTF-16 surrogate, a number beyond a double, nesting deeper than 64 (see
+/// `duplicate_keys`).
+pub fn refuse_unreadable_json(raw: &[u8]) -> Result<(), ApiError> {
+    match super::duplicate_keys::first_flaw(raw) {
         None => Ok(()),
-        Some(field) => Err(ApiError::invalid_field(
-            &field,
-            "is given more than once in its object; give each key once",
-        )),
+        Some((field, flaw)) => Err(ApiError::invalid_field(&field, flaw.problem())),
     }
 }
 
 /// Parses JSON, reporting the path of the first bad field (`items[2].order.status`).
-/// A key given twice in one object is refused (see [`refuse_duplicate_keys`]).
+/// JSON that receivers would misread is refused (see [`refuse_unreadable_json`]).
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -83,9 +153,16 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
-    refuse_duplicate_keys(raw)?;
-    let mut deserializer = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    refuse_unreadable_json(raw)?;
+    let mut document: serde_json::Value = serde_json::from_slice(raw).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request_invalid",
+            format!("the request body is not valid JSON: {err}"),
+        )
+    })?;
+    integral_floats_as_integers(&mut document);
+    let value = serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if path == "." {
@@ -98,14 +175,26 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             ApiError::invalid_field(&path, format!("is invalid: {inner}"))
         }
     })?;
-    deserializer.end().map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "request_invalid",
-            format!("unexpected data after the JSON value: {err}"),
-        )
-    })?;
     Ok(value)
+}
+
+/// Writes `2.0` as `2`: JSON Schema, and so the API's document, counts an integral
+/// number as an integer however it is spelled.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64() {
+                // In range of i64 and with no fraction, the conversion is exact.
+                if float.fract() == 0.0 && float.abs() < 9.0e15 {
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// A path parameter that failed to parse becomes a 400 naming the parameter.
@@ -122,14 +211,18 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParam(value))
-            .map_err(|rejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "request_invalid",
-                    format!("invalid path parameter: {}", rejection.body_text()),
-                )
-            })
+            .map_err(|rejection| path_rejection(&rejection))
     }
+}
+
+/// A path parameter that could not be read (not UTF-8 once percent-decoded, or not of
+/// its type), as a 400 naming it.
+pub fn path_rejection(rejection: &axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "request_invalid",
+        format!("invalid path parameter: {}", rejection.body_text()),
+    )
 }
 
 /// A query string that failed to parse becomes a 400 naming the parameter.

@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (the store answers and the
-//! dispatcher's loops make progress) and `/metrics` (Prometheus text).
+//! `/healthz` (the process answers) and `/readyz` (the store answers and the
+//! dispatcher's loops make progress).
 
 use super::AppState;
 use axum::Json;
@@ -13,7 +13,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
 }
 
 /// `/healthz` answer.
@@ -48,7 +47,7 @@ struct Readiness {
 }
 
 /// Each dispatcher loop and whether it is ok now, also set on the metrics.
-fn dispatcher_loops(state: &AppState) -> Vec<(&'static str, bool)> {
+pub(super) fn dispatcher_loops(state: &AppState) -> Vec<(&'static str, bool)> {
     state
         .dispatcher
         .loops(crate::store::now_millis())
@@ -58,40 +57,6 @@ fn dispatcher_loops(state: &AppState) -> Vec<(&'static str, bool)> {
             (which.name(), ok)
         })
         .collect()
-}
-
-/// Prometheus metrics.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "service",
-    responses(
-        (status = 200, description = "OpenMetrics text exposition: deliveries, attempts, ingest and auth failures, backlog per partner.", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
-        (status = 503, description = "The store is unreachable.", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
-    ),
-)]
-async fn metrics(
-    State(state): State<AppState>,
-) -> (StatusCode, [(&'static str, &'static str); 1], String) {
-    let content_type = [("content-type", crate::metrics::CONTENT_TYPE)];
-    dispatcher_loops(&state);
-    match state.store.delivery_stats().await {
-        Ok(stats) => {
-            let text =
-                state
-                    .metrics
-                    .render(&stats, crate::store::now_millis(), state.store.commits());
-            (StatusCode::OK, content_type, text)
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "metrics: cannot read delivery stats");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                content_type,
-                "# the store is unreachable\n".into(),
-            )
-        }
-    }
 }
 
 /// Liveness: the process answers.

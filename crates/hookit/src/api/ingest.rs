@@ -89,7 +89,7 @@ async fn ingest_one(
     RawBody(raw): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let now = now_millis();
-    extract::refuse_duplicate_keys(&raw)?;
+    extract::refuse_unreadable_json(&raw)?;
     let item = parse_item(&raw, "", latest_acceptable(now, state.freshness_skew))?;
     let outcome = store(&state, &headers, &raw, vec![item], now).await?;
     let mut data = outcome
@@ -120,7 +120,7 @@ async fn ingest_batch(
     headers: HeaderMap,
     RawBody(raw): RawBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    extract::refuse_duplicate_keys(&raw)?;
+    extract::refuse_unreadable_json(&raw)?;
     let body: BatchBody<'_> = serde_json::from_slice(&raw).map_err(|err| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

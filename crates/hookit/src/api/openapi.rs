@@ -10,6 +10,7 @@
 //! bytes.
 
 mod envelopes;
+mod rules;
 mod schemas;
 pub(crate) mod store_schemas;
 mod webhooks;
@@ -111,6 +112,10 @@ impl Modify for SecuritySchemes {
                 .to_owned(),
         );
         components.add_security_scheme(Guard::Partner.scheme_name(), SecurityScheme::Http(basic));
+        components.add_security_scheme(
+            "metrics_token",
+            bearer("The metrics token (HOOKIT_METRICS_TOKEN); without one, `/metrics` is served only on HOOKIT_METRICS_LISTEN."),
+        );
     }
 }
 
@@ -188,6 +193,7 @@ pub fn finish(openapi: OpenApi) -> Value {
         fields.insert("webhooks".into(), webhooks::webhooks());
     }
     name_millis(&mut document);
+    rules::state(&mut document);
     add_request_id_header(&mut document);
     canonical(document)
 }

@@ -3,6 +3,7 @@
 //! orders of the (brand, branch) pairs it is mapped to.
 
 mod deliveries;
+pub mod in_flight;
 mod orders;
 mod status;
 mod test_webhook;
@@ -154,10 +155,14 @@ pub(super) async fn authenticate(
                 state.auth_throttle.record_failure(client, presented);
                 state.metrics.auth_failure("partner");
             }
-            PartnerError::new(&request_id, error).into_response()
+            let response = PartnerError::new(&request_id, error).into_response();
+            super::challenge(response, BASIC_CHALLENGE)
         }
     }
 }
+
+/// The challenge of the partner API's 401s.
+const BASIC_CHALLENGE: &str = "Basic realm=\"hookit partner API\"";
 
 /// What the throttle counts failures against: the partner key when the header is a
 /// readable Basic credential, else the raw header (or its absence).
@@ -186,10 +191,7 @@ fn basic_credentials(request: &Request) -> Result<(String, String), ApiError> {
             "send `Authorization: Basic base64(partner_key:secret_key)`",
         ));
     };
-    let decoded = value
-        .to_str()
-        .ok()
-        .and_then(|text| text.strip_prefix("Basic "))
+    let decoded = super::extract::auth_credentials(value, "Basic")
         .and_then(|encoded| {
             base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())

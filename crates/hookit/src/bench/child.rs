@@ -62,6 +62,7 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
     let tokens = [
         ("HOOKIT_OPERATOR_TOKEN", &config.operator_token),
         ("HOOKIT_INGEST_TOKEN", &config.ingest_token),
+        ("HOOKIT_METRICS_TOKEN", &config.http.metrics_token),
     ];
     for (name, token) in tokens {
         if let Some(token) = token {

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const OPERATOR_TOKEN: &str = "hkop_bench_operator_token";
+/// Opens `/metrics` on the bench server's API port (for its store-commit count).
+const METRICS_TOKEN: &str = "hkmt_bench_metrics_token";
 const INGEST_TOKEN: &str = "hkin_bench_ingest_token";
 /// Attempts of one ingest push before the bench gives up (transport errors and 5xx).
 const INGEST_TRIES: u32 = 5;
@@ -112,6 +114,7 @@ impl System {
             allow_private_targets: true,
             ..ServeConfig::default()
         };
+        config.http.metrics_token = Some(Secret::new(METRICS_TOKEN));
         tune(&mut config);
         let (server, address) = if own_process {
             let child = ChildServer::start(&config, &placement.server_wrapper).await?;
@@ -156,6 +159,7 @@ impl System {
         let text = self
             .http
             .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .ok()?

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 pub const OPERATOR_TOKEN: &str = "hkop_test_operator_token";
 pub const INGEST_TOKEN: &str = "hkin_test_ingest_token";
+/// Opens `/metrics` on the API port (set for every server the harness starts).
+pub const METRICS_TOKEN: &str = "hkmt_test_metrics_token";
 
 /// A running `hookit serve` child process; killed when dropped.
 pub struct Serve {
@@ -58,6 +60,7 @@ impl Serve {
             .env("RUST_LOG", "info")
             .env("HOOKIT_DATA_DIR", data_dir)
             .env("HOOKIT_LISTEN", "127.0.0.1:0")
+            .env("HOOKIT_METRICS_TOKEN", METRICS_TOKEN)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -66,8 +69,13 @@ impl Serve {
                 .env("HOOKIT_OPERATOR_TOKEN", OPERATOR_TOKEN)
                 .env("HOOKIT_INGEST_TOKEN", INGEST_TOKEN);
         }
+        // An empty value unsets the setting (e.g. the harness's metrics token).
         for (name, value) in env {
-            command.env(name, value);
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
         }
         let mut child = command.spawn().expect("spawn hookit serve");
         let stderr = child.stderr.take().expect("stderr");
@@ -100,6 +108,19 @@ impl Serve {
             log,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The `/metrics` text, read with the metrics token.
+    pub async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(response.status(), 200, "metrics answered");
+        response.text().await.expect("metrics text")
     }
 
     /// The process's stderr so far.

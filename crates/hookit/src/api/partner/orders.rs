@@ -3,9 +3,11 @@
 use super::{PartnerError, PartnerIdentity, PartnerReply, RequestId};
 use crate::api::AppState;
 use crate::api::error::ApiError;
+use crate::api::extract;
 use crate::api::openapi::{PartnerErrorBody, PartnerOrderData, PartnerOrderListData};
 use crate::store::{PartnerOrderQuery, now_millis};
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use klikit_webhook::{OrderStatus, Timestamp};
@@ -56,9 +58,10 @@ pub(super) async fn get_order(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Extension(partner): Extension<PartnerIdentity>,
-    Path(raw_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let fail = |error: ApiError| PartnerError::new(&request_id, error);
+    let Path(raw_id) = path.map_err(|rejection| fail(extract::path_rejection(&rejection)))?;
     let id = order_id(&raw_id).map_err(fail)?;
     let order = state
         .store

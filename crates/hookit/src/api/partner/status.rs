@@ -1,6 +1,7 @@
 //! `PATCH /v1/partner/orders/{id}/status`: a partner moves an order along, once per
 //! `Idempotency-Key`.
 
+use super::in_flight;
 use super::orders::{Reply, order_id, order_not_found, reply};
 use super::{PartnerError, PartnerIdentity, PartnerReply, RequestId};
 use crate::api::AppState;
@@ -10,6 +11,7 @@ use crate::api::openapi::{PartnerErrorBody, PartnerOrderData, StatusChangeBody};
 use crate::order_flow::{self, REASON_CODES, RequestedStatus};
 use crate::store::{Millis, PartnerOrderChange, StoreError, StoredAnswer, now_millis};
 use axum::Extension;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use klikit_webhook::{EventType, Order, OrderStatus, Timestamp};
@@ -45,7 +47,7 @@ struct StatusChange {
         (status = 200, description = "The updated order record (`version` + 1). `klikit.order.status.updated` is emitted to the order's mapped partners.", body = PartnerOrderData),
         (status = 400, description = "`request_missing_idempotency_key`: no Idempotency-Key header; `request_invalid`: the header or the body is wrong (named in `details.field`).", body = PartnerErrorBody),
         (status = 404, description = "`resource_not_found`: no such order, or one this partner is not mapped to.", body = PartnerErrorBody),
-        (status = 409, description = "`state_invalid_transition`: the order's current status does not allow it (`details.current`, `details.requested`); `state_conflict`: the order kept changing, retry with the same key.", body = PartnerErrorBody),
+        (status = 409, description = "`state_invalid_transition`: the order's current status does not allow it (`details.current`, `details.requested`); `state_conflict`: the order kept changing, retry with the same key; `request_in_progress`: another request with this key is still being handled after 10 s, retry with the same key.", body = PartnerErrorBody),
         (status = 413, description = "`request_too_large`: the body is over the size limit.", body = PartnerErrorBody),
         (status = 422, description = "`request_idempotency_mismatch`: the Idempotency-Key was already used for a different request.", body = PartnerErrorBody),
     ),
@@ -54,14 +56,29 @@ pub(super) async fn change_status(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     Extension(partner): Extension<PartnerIdentity>,
-    Path(raw_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     RawBody(raw): RawBody,
 ) -> Reply {
     let fail = |error: ApiError| PartnerError::new(&request_id, error);
+    let Path(raw_id) = path.map_err(|rejection| fail(extract::path_rejection(&rejection)))?;
     let key = idempotency_key(&headers).map_err(fail)?;
     let scope = format!("partner:{}", partner.id);
     let digest = hex::encode(Sha256::digest([raw_id.as_bytes(), b"\n", &raw].concat()));
+    // One request per key at a time in this process; the rest wait for its answer.
+    let _turn = state
+        .status_changes
+        .enter(format!("{scope}\n{key}"), in_flight::WAIT)
+        .await
+        .ok_or_else(|| {
+            fail(ApiError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                format!(
+                    "another request with the Idempotency-Key {key:?} is still being handled; retry with the same key shortly to get its answer"
+                ),
+            ))
+        })?;
     for _ in 0..COMMIT_TRIES {
         if let Some(first) = state
             .store
@@ -80,7 +97,17 @@ pub(super) async fn change_status(
             .map_err(|err| fail(err.into()))?
             .ok_or_else(|| fail(order_not_found(&raw_id)))?;
         let now = now_millis();
-        let next = next_record(&current.record, current.version, &change, now).map_err(fail)?;
+        let next = match next_record(&current.record, current.version, &change, now) {
+            Ok(next) => next,
+            // Another process may have answered this key since it was looked up: its
+            // answer is the one to give.
+            Err(error) => {
+                return match state.store.idempotent_answer(&scope, &key).await {
+                    Ok(Some(first)) => replay_answer(&request_id, first, &digest, &key),
+                    _ => Err(fail(error)),
+                };
+            }
+        };
         let data = next.to_json_bytes();
         let commit = state
             .store
