@@ -24,8 +24,9 @@ pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 /// Runs `hookit serve` until SIGTERM or Ctrl-C.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = ServeConfig::load(&args)?;
+    let stop = shutdown_signal();
     let server = Server::start(config).await?;
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: no new requests or claims; finishing in-flight attempts");
     server.stop().await;
     tracing::info!("stopped cleanly");
@@ -205,23 +206,34 @@ fn bootstrap(
     Ok(secret)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+/// SIGTERM or Ctrl-C (SIGINT), registered when this is called rather than when it is
+/// first awaited: a signal that arrives while the server is still starting is kept, and
+/// stops it cleanly as soon as it has started.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn received(signal: std::io::Result<Signal>) {
+        match signal {
             Ok(mut signal) => {
                 signal.recv().await;
             }
             Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    }
+    let terminate = received(signal(SignalKind::terminate()));
+    let interrupt = received(signal(SignalKind::interrupt()));
+    async move {
+        tokio::select! {
+            _ = terminate => {}
+            _ = interrupt => {}
+        }
+    }
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

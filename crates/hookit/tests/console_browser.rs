@@ -19,14 +19,34 @@ use reqwest::Method;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The page's text. A click that submits a form may still be navigating when this is
+/// called: a body that went stale under it is looked up again on the new page.
 async fn text_of(client: &Client) -> String {
-    client
-        .find(Locator::Css("body"))
-        .await
-        .expect("body")
-        .text()
-        .await
-        .expect("text")
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = client.find(Locator::Css("body")).await;
+        match body {
+            Ok(body) => match body.text().await {
+                Ok(text) => return text,
+                Err(err) => assert!(Instant::now() < deadline, "text: {err:?}"),
+            },
+            Err(err) => assert!(Instant::now() < deadline, "body: {err:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits, without reloading, until the page shows `needle` (after a click that
+/// navigates), and returns its text.
+async fn text_once_it_shows(client: &Client, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = text_of(client).await;
+        if text.contains(needle) || Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn fill(client: &Client, css: &str, value: &str) {
@@ -66,7 +86,7 @@ async fn operator_login(client: &Client, base: &str) {
         .expect("goto");
     fill(client, "#token", OPERATOR_TOKEN).await;
     click(client, "form.login button").await;
-    let text = text_of(client).await;
+    let text = text_once_it_shows(client, "Deliveries per minute").await;
     assert!(text.contains("Deliveries per minute"), "logged in: {text}");
 }
 
@@ -118,7 +138,7 @@ async fn an_operator_creates_a_partner_maps_a_url_and_replays_a_dead_delivery_un
         .expect("goto");
     fill(client, "#name", "Warung POS").await;
     click(client, "form.card button").await;
-    let created = text_of(client).await;
+    let created = text_once_it_shows(client, "shown only on this page").await;
     assert!(created.contains("shown only on this page"), "{created}");
     let secret = client
         .find(Locator::Css("#secret_key"))
@@ -159,7 +179,7 @@ async fn an_operator_creates_a_partner_maps_a_url_and_replays_a_dead_delivery_un
     fill(client, "#branch_id", "1").await;
     fill(client, "#url", &receiver.url("/shop")).await;
     click(client, "form.card button[type=submit]").await;
-    let page = text_of(client).await;
+    let page = text_once_it_shows(client, "Mapping saved.").await;
     assert!(page.contains("Mapping saved."), "{page}");
     assert!(page.contains("klikit.order.created.v2"), "{page}");
     screenshot(client, "partner").await;
@@ -192,10 +212,10 @@ async fn an_operator_creates_a_partner_maps_a_url_and_replays_a_dead_delivery_un
     receiver.set("/shop", Behaviour::Ok);
     let before = receiver.on("/shop").len();
     click(client, "form.actions button").await;
+    let replayed = text_once_it_shows(client, "Replayed: the delivery is pending again").await;
     assert!(
-        text_of(client)
-            .await
-            .contains("Replayed: the delivery is pending again")
+        replayed.contains("Replayed: the delivery is pending again"),
+        "{replayed}"
     );
     let arrived = receiver.wait_for("/shop", before + 1, WAIT).await;
     assert_eq!(
@@ -341,7 +361,7 @@ async fn a_partner_sees_only_its_own_deliveries_forged_forms_are_refused_and_log
     )
     .await;
     click(client, "form.login button").await;
-    let home = text_of(client).await;
+    let home = text_once_it_shows(client, "My URLs").await;
     assert!(home.contains("My URLs"), "{home}");
     assert!(home.contains(&receiver.url("/a")));
     assert!(
@@ -388,7 +408,7 @@ async fn a_partner_sees_only_its_own_deliveries_forged_forms_are_refused_and_log
         .expect("remove the token");
     fill(client, "#name", "Forged").await;
     click(client, "form.card button").await;
-    let refused = text_of(client).await;
+    let refused = text_once_it_shows(client, "csrf_token_invalid").await;
     assert!(
         refused.contains("403") && refused.contains("csrf_token_invalid"),
         "{refused}"
