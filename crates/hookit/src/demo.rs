@@ -82,8 +82,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     config.attempt_timeout = ATTEMPT_TIMEOUT;
     config.operator_token = None;
     config.ingest_token = None;
+    // The demo reads its figures from `/metrics`, which the API port serves only
+    // behind a token.
+    let metrics_token = crate::credentials::generate_token("hkmt_");
+    config.http.metrics_token = Some(metrics_token.clone());
     let server = Server::start(config).await?;
-    let outcome = demo(&args, &data.path, server.address).await;
+    let outcome = demo(&args, &data.path, server.address, metrics_token).await;
     server.stop().await;
     match &outcome {
         Ok(_) => println!("  hookit stopped cleanly{}", data.farewell()),
@@ -97,12 +101,14 @@ async fn demo(
     args: &DemoArgs,
     data_dir: &Path,
     address: std::net::SocketAddr,
+    metrics_token: Secret,
 ) -> Result<summary::Summary, DemoError> {
     let started = Instant::now();
     let client = Client::new(
         format!("http://{address}"),
         read_token(data_dir, "operator-token")?,
         read_token(data_dir, "ingest-token")?,
+        metrics_token,
     )?;
     let keys = onboard(&client).await?;
     let receiver = Receiver::start(keys.webhook_secret_key.clone(), SLOW_HANDLER).await?;

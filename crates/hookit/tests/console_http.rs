@@ -392,7 +392,12 @@ async fn failed_console_logins_are_throttled_like_the_apis() {
 
 #[tokio::test]
 async fn bulk_replay_by_the_filter_replays_the_partners_dead_deliveries_under_the_operators_name() {
-    let (_dir, serve) = start();
+    // One order a delivery, so the two orders die as two deliveries even when they
+    // are ingested within one tick.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = fast_env();
+    env.push(("HOOKIT_MAX_BATCH_ORDERS", "1".into()));
+    let serve = Serve::start(dir.path(), &env);
     let receiver = harness::receiver::Receiver::start().await;
     receiver.set("/down", harness::receiver::Behaviour::FailAll);
     let (id, _, _) = serve.create_partner("Bulk").await;

@@ -26,6 +26,7 @@ pub struct Client {
     base: String,
     operator_token: Secret,
     ingest_token: Secret,
+    metrics_token: Secret,
 }
 
 impl Client {
@@ -33,6 +34,7 @@ impl Client {
         base: String,
         operator_token: Secret,
         ingest_token: Secret,
+        metrics_token: Secret,
     ) -> Result<Client, DemoError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
@@ -43,6 +45,7 @@ impl Client {
             base,
             operator_token,
             ingest_token,
+            metrics_token,
         })
     }
 
@@ -149,9 +152,13 @@ impl Client {
         let response = self
             .http
             .get(self.url("/metrics"))
+            .bearer_auth(self.metrics_token.expose())
             .send()
             .await
             .map_err(|err| format!("GET /metrics: no answer from hookit: {err}"))?;
+        if !response.status().is_success() {
+            return Err(format!("GET /metrics: hookit answered {}", response.status()).into());
+        }
         response
             .text()
             .await
