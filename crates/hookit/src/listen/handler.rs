@@ -160,7 +160,11 @@ fn reject(
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         // With several secrets, a re-serialised body shows under the one that signed it.
-        let diagnoses = state.secret.all().iter().map(|secret| diagnose(secret, body, signature));
+        let diagnoses = state
+            .secret
+            .all()
+            .iter()
+            .map(|secret| diagnose(secret, body, signature));
         let mut first = None;
         let mut reserialised = None;
         for diagnosis in diagnoses {
