@@ -1,6 +1,7 @@
--- hookit's PostgreSQL schema, version 1: the SQLite schema as its migrations 1 to 6
--- leave it, in one step. Times are milliseconds since the Unix epoch (BIGINT, as in
--- SQLite); bodies and records are exact bytes (BYTEA), never re-encoded.
+-- hookit's PostgreSQL schema, version 1: the SQLite schema as its migrations 1 to 5
+-- and 8 (the settings table) leave it, in one step; 6 and 7 are version 2. Times are
+-- milliseconds since the Unix epoch (BIGINT, as in SQLite); bodies and records are
+-- exact bytes (BYTEA), never re-encoded.
 
 CREATE TABLE partners (
     id                  TEXT COLLATE "C" PRIMARY KEY,
