@@ -110,5 +110,6 @@ concurrent_checks!(
     a_due_delivery_is_leased_by_one_claimer,
     concurrent_changes_of_one_order_get_consecutive_versions,
     one_idempotency_key_used_concurrently_writes_once,
-    concurrent_mapping_upserts_leave_one_mapping
+    concurrent_mapping_upserts_leave_one_mapping,
+    retry_now_racing_a_claim_never_moves_a_leased_delivery
 );

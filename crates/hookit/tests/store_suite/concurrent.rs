@@ -240,3 +240,61 @@ pub async fn concurrent_mapping_upserts_leave_one_mapping(a: &dyn Store, b: &dyn
     let mappings = a.list_mappings(Some(&p.id)).await.expect("list");
     assert_eq!(mappings.len(), ROUNDS as usize);
 }
+
+/// Retry-now from one process racing a claim from another: the retry either comes
+/// first (and moves a delivery with no attempt made) or sees the lease and answers
+/// Conflict; never does it answer OK for a delivery whose attempt is in flight.
+pub async fn retry_now_racing_a_claim_never_moves_a_leased_delivery(a: &dyn Store, b: &dyn Store) {
+    let p = partner(a, "A").await;
+    map(
+        a,
+        &p,
+        1,
+        None,
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
+    for round in 0..ROUNDS {
+        let order_id = round + 1;
+        ingest(a, batch_of(order_id, 1), T0).await;
+        a.form_deliveries(ONE_PER_DELIVERY, T0).await.expect("form");
+        let page = a
+            .list_deliveries(DeliveryFilter {
+                order_id: Some(order_id),
+                limit: 10,
+                ..DeliveryFilter::default()
+            })
+            .await
+            .expect("list");
+        let event_id = page.deliveries[0].event_id.clone();
+        let retry_audit = AuditEntry {
+            at: T0,
+            ..audit("deliveries.retried")
+        };
+        let (claimed, retried) = tokio::join!(
+            a.claim_due(claim_request(T0, 1, vec![])),
+            b.retry_delivery_now(&event_id, retry_audit)
+        );
+        let claimed = claimed.expect("claim");
+        match &retried {
+            Ok(summary) => assert_eq!(
+                summary.attempt_count, 0,
+                "round {round}: retry answered OK for a delivery with an attempt in flight"
+            ),
+            Err(StoreError::Conflict(_)) => assert_eq!(
+                claimed.len(),
+                1,
+                "round {round}: Conflict, yet no claim had leased {event_id}"
+            ),
+            Err(other) => panic!("round {round}: retry failed: {other:?}"),
+        }
+        // A claim that skipped the row the retry held takes it now; either way it is
+        // leased once, with attempt number 1.
+        let mut leased = claimed;
+        leased.extend(claim(a, T0).await);
+        assert_eq!(leased.len(), 1, "round {round}");
+        assert_eq!(leased[0].event_id, event_id);
+        assert_eq!(leased[0].attempt_number, 1);
+    }
+}
