@@ -16,8 +16,16 @@ pub const T0: Millis = 1_800_000_000_000;
 
 #[macro_export]
 macro_rules! store_suite {
+    // `optional`: `$open` gives `Option<(guard, store)>`; `None` skips the test (the
+    // opener says why).
+    (optional $open:expr) => {
+        $crate::store_suite!(@names $open, @optional);
+    };
     ($open:expr) => {
-        $crate::store_suite!(@tests $open;
+        $crate::store_suite!(@names $open, @always);
+    };
+    (@names $open:expr, @$how:ident) => {
+        $crate::store_suite!(@tests $open, @$how;
             partners_round_trip, secrets_and_enabled_flag, mappings_upsert_and_delete,
             routing_prefers_exact_branch_and_holds_a_disabled_partners_changes, changes_in_one_tick_share_a_delivery,
             batches_respect_the_order_cap, later_change_waits_for_the_earlier_one,
@@ -39,13 +47,25 @@ macro_rules! store_suite {
             url_activity_shows_each_mapped_url_once_with_its_latest_attempt,
             a_grace_rotation_keeps_the_previous_secret_until_the_switch,
             a_rotation_inside_a_grace_window_ends_it, a_rotation_without_grace_forgets_the_previous_secret,
-            the_signature_scheme_is_kept_and_changed);
+            the_signature_scheme_is_kept_and_changed,
+            the_first_master_key_check_is_kept_and_others_mismatch);
     };
-    (@tests $open:expr; $($name:ident),*) => {
+    (@tests $open:expr, @always; $($name:ident),*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let (_guard, store) = $open.await;
+                store_suite::$name(&*store).await;
+            }
+        )*
+    };
+    (@tests $open:expr, @optional; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some((_guard, store)) = $open.await else {
+                    return;
+                };
                 store_suite::$name(&*store).await;
             }
         )*
@@ -228,6 +248,9 @@ pub use checks::*;
 pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
+pub mod concurrent;
+mod key_check;
+pub use key_check::*;
 pub mod group_commit;
 mod retry_and_partner_views;
 pub use retry_and_partner_views::*;

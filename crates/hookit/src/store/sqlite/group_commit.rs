@@ -255,8 +255,11 @@ fn run_writer(conn: Connection, shared: &Shared) {
             }
             durability = strongest;
         }
-        let committed = commit_group(&conn, group.into_iter().map(|q| q.write).collect());
-        shared.commits.fetch_add(committed, Ordering::Relaxed);
+        commit_group(
+            &conn,
+            group.into_iter().map(|q| q.write).collect(),
+            &shared.commits,
+        );
     }
 }
 
@@ -287,8 +290,9 @@ fn next_group(shared: &Shared) -> Option<Vec<Queued>> {
 }
 
 /// Runs the writes in as few transactions as it can (one, unless SQLite ends one on
-/// a failure) and returns how many commits succeeded.
-fn commit_group(conn: &Connection, writes: Vec<Box<dyn Pending>>) -> u64 {
+/// a failure) and returns how many commits succeeded. Each is counted in `counter`
+/// before its writes are answered, so a caller that saw its answer sees the count.
+fn commit_group(conn: &Connection, writes: Vec<Box<dyn Pending>>, counter: &AtomicU64) -> u64 {
     let mut writes: VecDeque<Box<dyn Pending>> = writes.into();
     let mut commits = 0;
     while !writes.is_empty() {
@@ -316,6 +320,7 @@ fn commit_group(conn: &Connection, writes: Vec<Box<dyn Pending>>) -> u64 {
         };
         if outcome.is_ok() {
             commits += 1;
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         for write in applied {
             write.settle(outcome.as_ref().map(|_| ()).map_err(String::as_str));

@@ -62,7 +62,7 @@ fn a_failing_write_rolls_back_alone() {
         Err(StoreError::Conflict("refused on its own".into()))
     });
     let (last, last_answer) = insert_child(30, 1);
-    let commits = commit_group(&conn, vec![first, failing, last]);
+    let commits = commit_group(&conn, vec![first, failing, last], &AtomicU64::new(0));
     assert_eq!(commits, 1);
     assert_eq!(answer(first_answer).expect("first"), 10);
     assert!(matches!(
@@ -85,7 +85,7 @@ fn a_failed_commit_fails_every_write_in_it() {
         Ok(20)
     });
     let (last, last_answer) = insert_child(30, 1);
-    let commits = commit_group(&conn, vec![first, deferred, last]);
+    let commits = commit_group(&conn, vec![first, deferred, last], &AtomicU64::new(0));
     assert_eq!(commits, 0);
     for answered in [first_answer, deferred_answer, last_answer] {
         let err = answer(answered).expect_err("the commit failed");
@@ -102,7 +102,7 @@ fn a_failed_commit_fails_every_write_in_it() {
     );
     // The connection is usable for the next group.
     let (next, next_answer) = insert_child(40, 1);
-    assert_eq!(commit_group(&conn, vec![next]), 1);
+    assert_eq!(commit_group(&conn, vec![next], &AtomicU64::new(0)), 1);
     assert_eq!(answer(next_answer).expect("next"), 40);
     assert_eq!(children(&conn), vec![40]);
 }
@@ -115,7 +115,10 @@ fn a_panicking_write_is_answered_and_rolled_back() {
         panic!("a bug in one write");
     });
     let (last, last_answer) = insert_child(30, 1);
-    assert_eq!(commit_group(&conn, vec![panicking, last]), 1);
+    assert_eq!(
+        commit_group(&conn, vec![panicking, last], &AtomicU64::new(0)),
+        1
+    );
     assert!(answer(panicking_answer).is_err());
     assert_eq!(answer(last_answer).expect("last"), 30);
     assert_eq!(children(&conn), vec![30]);
