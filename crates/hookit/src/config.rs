@@ -235,7 +235,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 22] = [
+const FILE_SETTINGS: [&Setting; 23] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -258,6 +258,7 @@ const FILE_SETTINGS: [&Setting; 22] = [
     &database::DATABASE_POOL_SIZE,
     &database::DATABASE_STATEMENT_TIMEOUT,
     &database::DATABASE_CONNECT_TIMEOUT,
+    &database::DATABASE_SCHEMA,
 ];
 
 impl ServeConfig {

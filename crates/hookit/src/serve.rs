@@ -18,6 +18,7 @@ use crate::store::BatchLimits;
 use std::sync::Arc;
 
 pub mod backend;
+pub mod scratch;
 
 /// An error that stops `hookit serve` from starting, said so a person can fix it.
 pub type ServeError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,5 +1,5 @@
-//! The settings of a PostgreSQL store: connection pool size, statement timeout and
-//! connect timeout. They are read whatever the backend, so a typo is caught even while
+//! The settings of a PostgreSQL store: connection pool size, statement timeout,
+//! connect timeout and schema. They are read whatever the backend, so a typo is caught even while
 //! the embedded SQLite store is in use, and only a PostgreSQL store applies them.
 
 use std::time::Duration;
@@ -22,6 +22,10 @@ pub struct DatabaseArgs {
     /// request is answered 503 [default: 3s].
     #[arg(long, env = "HOOKIT_DATABASE_CONNECT_TIMEOUT", value_name = "DURATION")]
     pub database_connect_timeout: Option<String>,
+    /// PostgreSQL only: the schema holding hookit's tables, created if missing; every
+    /// process sharing the work must name the same one [default: public].
+    #[arg(long, env = "HOOKIT_DATABASE_SCHEMA", value_name = "NAME")]
+    pub database_schema: Option<String>,
 }
 
 /// The validated connection settings.
@@ -30,6 +34,8 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub statement_timeout: Duration,
     pub connect_timeout: Duration,
+    /// `None`: the database's default schema (`public`).
+    pub schema: Option<String>,
 }
 
 impl Default for DatabaseSettings {
@@ -38,6 +44,7 @@ impl Default for DatabaseSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
+            schema: None,
         }
     }
 }
@@ -48,6 +55,8 @@ pub(super) const DATABASE_STATEMENT_TIMEOUT: Setting = Setting::new(
     "HOOKIT_DATABASE_STATEMENT_TIMEOUT",
     "database_statement_timeout",
 );
+pub(super) const DATABASE_SCHEMA: Setting =
+    Setting::new("HOOKIT_DATABASE_SCHEMA", "database_schema");
 pub(super) const DATABASE_CONNECT_TIMEOUT: Setting = Setting::new(
     "HOOKIT_DATABASE_CONNECT_TIMEOUT",
     "database_connect_timeout",
@@ -81,6 +90,26 @@ impl DatabaseSettings {
                 &args.database_connect_timeout,
                 defaults.connect_timeout,
             )?,
+            schema: layers.get(&DATABASE_SCHEMA, args.database_schema.clone(), schema_name)?,
         })
+    }
+}
+
+/// A schema name hookit can use unquoted: lowercase letters, digits and underscores,
+/// starting with a letter or underscore, at most 63 bytes (PostgreSQL's limit).
+fn schema_name(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let mut bytes = text.bytes();
+    let usable = text.len() <= 63
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if usable {
+        Ok(text.to_owned())
+    } else {
+        Err("expected a schema name of lowercase letters, digits and underscores, \
+             starting with a letter, at most 63 characters (e.g. hookit)"
+            .into())
     }
 }

@@ -71,7 +71,7 @@ pub async fn open(
                 pool_size: connection.pool_size,
                 statement_timeout: connection.statement_timeout,
                 connect_timeout: connection.connect_timeout,
-                schema: None,
+                schema: connection.schema.clone(),
             };
             let store: PostgresStore = crate::store::postgres::open(&settings)
                 .await
