@@ -20,7 +20,8 @@ mod summary;
 mod topology;
 mod trouble;
 
-use crate::config::ServeConfig;
+use crate::config::{DatabaseLocation, ServeConfig};
+use crate::serve::scratch::ScratchSchema;
 use crate::credentials::Secret;
 use crate::serve::Server;
 pub use client::DemoError;
@@ -53,6 +54,11 @@ pub struct DemoArgs {
     /// a hookit database yet [default: a temporary directory, removed at the end].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Run on this PostgreSQL database (postgres://…) instead of an embedded SQLite
+    /// file, in a schema of the demo's own that is dropped at the end; a database that
+    /// already holds hookit partners is refused [default: SQLite in the data directory].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Seed of the order stream: the same seed plans the same orders.
     #[arg(long, default_value_t = 663)]
     pub seed: u64,
@@ -69,9 +75,28 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     config.retry_schedule = RETRY_SCHEDULE_MS.map(Duration::from_millis).to_vec();
     config.operator_token = None;
     config.ingest_token = None;
+    let scratch = match &args.database_url {
+        None => None,
+        Some(url) => {
+            let DatabaseLocation::Postgres(url) = DatabaseLocation::parse(url)
+                .map_err(|problem| format!("--database-url: {problem}"))?
+            else {
+                return Err("--database-url: the demo takes a postgres:// URL; leave it out \
+                            to use SQLite in the data directory"
+                    .into());
+            };
+            let scratch = ScratchSchema::prepare(&url, "demo", "run").await?;
+            config.database = DatabaseLocation::Postgres(url);
+            config.database_connection.schema = Some(scratch.name.clone());
+            Some(scratch)
+        }
+    };
     let server = Server::start(config).await?;
     let outcome = demo(&args, &data.path, server.address).await;
     server.stop().await;
+    if let Some(scratch) = scratch {
+        scratch.drop().await?;
+    }
     match &outcome {
         Ok(_) => println!("  hookit stopped cleanly{}", data.farewell()),
         Err(_) => eprintln!("  hookit stopped{}", data.farewell()),

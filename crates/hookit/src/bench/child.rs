@@ -73,6 +73,9 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
         DatabaseLocation::Postgres(url) => url.clone(),
     };
     env.push(("HOOKIT_DATABASE_URL", database));
+    if let Some(schema) = &config.database_connection.schema {
+        env.push(("HOOKIT_DATABASE_SCHEMA", schema.clone()));
+    }
     env
 }
 

@@ -6,6 +6,7 @@
 use super::BenchError;
 use super::child::ChildServer;
 use crate::config::{DatabaseLocation, ServeConfig};
+use crate::serve::scratch::ScratchSchema;
 use crate::credentials::Secret;
 use crate::serve::Server;
 use crate::store::IngestOutcome;
@@ -90,6 +91,8 @@ pub struct System {
     base: String,
     http: reqwest::Client,
     _data: DataDir,
+    /// On PostgreSQL, the scenario's own schema, dropped when the server stops.
+    scratch: Option<ScratchSchema>,
 }
 
 impl System {
@@ -112,6 +115,16 @@ impl System {
             allow_private_targets: true,
             ..ServeConfig::default()
         };
+        let scratch = match &config.database {
+            DatabaseLocation::Postgres(url) => {
+                let scratch = ScratchSchema::prepare(url, "bench", scenario).await?;
+                config.database_connection.schema = Some(scratch.name.clone());
+                // A served PostgreSQL database needs its master key given, not made.
+                config.master_key = Some(crate::credentials::MasterKey::generate().to_text());
+                Some(scratch)
+            }
+            DatabaseLocation::Sqlite(_) => None,
+        };
         tune(&mut config);
         let (server, address) = if own_process {
             let child = ChildServer::start(&config, &placement.server_wrapper).await?;
@@ -132,6 +145,7 @@ impl System {
                 .build()
                 .map_err(|err| format!("cannot build the HTTP client: {err}"))?,
             _data: data,
+            scratch,
         })
     }
 
@@ -140,6 +154,11 @@ impl System {
         match self.server {
             Running::InProcess(server) => server.stop().await,
             Running::Child(child) => child.stop().await,
+        }
+        if let Some(scratch) = self.scratch {
+            if let Err(err) = scratch.drop().await {
+                eprintln!("bench: {err}");
+            }
         }
     }
 
