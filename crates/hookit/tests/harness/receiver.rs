@@ -20,6 +20,8 @@ pub enum Behaviour {
     FailFirst(usize),
     /// Never answers (until the client gives up).
     Hang,
+    /// Never answers the first `n` requests of each event id, then 200.
+    HangFirst(usize),
 }
 
 /// One request as it arrived.
@@ -159,6 +161,8 @@ async fn handle(
             Behaviour::FailFirst(n) if seen <= *n => 500,
             Behaviour::FailFirst(_) => 200,
             Behaviour::Hang => 0,
+            Behaviour::HangFirst(n) if seen <= *n => 0,
+            Behaviour::HangFirst(_) => 200,
         };
         inner.received.push(Received {
             path,
