@@ -10,7 +10,6 @@
 //! pass lives in `tests/store_suite/`.
 
 pub mod freshness;
-pub mod postgres;
 pub mod sqlite;
 mod types;
 
@@ -41,20 +40,6 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, a bug). Not the caller's fault.
     #[error("storage failure: {0}")]
     Backend(String),
-    /// The database cannot be reached right now; the caller may retry later.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// What [`Store::check_master_key`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCheck {
-    /// The database held no check value; the given one is now stored.
-    Stored,
-    /// The given check value matches the stored one.
-    Matches,
-    /// The database belongs to another master key.
-    Mismatch,
 }
 
 /// Shorthand for store results.
@@ -199,11 +184,5 @@ pub trait Store: Send + Sync + 'static {
     /// several writes); read at scrape time as `hookit_store_commits_total`.
     fn commits(&self) -> Option<u64> {
         None
-    }
-
-    /// Stores `check` (a value derived from the master key) if none is stored yet, or
-    /// compares it with the stored one.
-    async fn check_master_key(&self, _check: &str) -> StoreResult<KeyCheck> {
-        Ok(KeyCheck::Stored)
     }
 }

@@ -81,14 +81,6 @@ impl From<StoreError> for ApiError {
                 "request_idempotency_mismatch",
                 err.to_string(),
             ),
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the database is unavailable; nothing was changed, try again shortly",
-                )
-            }
             StoreError::Backend(detail) => {
                 // The detail can name files and SQL; it goes to the log, not the client.
                 tracing::error!(error = %detail, "store failure");
