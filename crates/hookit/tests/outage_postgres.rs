@@ -59,7 +59,10 @@ async fn an_outage_answers_503_and_delivery_resumes_by_itself() {
     let proxy = TcpProxy::start(database_address(&database.url)).await;
     let dir = tempfile::tempdir().expect("dir");
     let mut env = fast_env();
+    // `/later`'s deliveries must outlive the outage: retried every 500 ms for 50 s.
+    env.retain(|(name, _)| *name != "HOOKIT_RETRY_SCHEDULE");
     env.extend([
+        ("HOOKIT_RETRY_SCHEDULE", vec!["500ms"; 100].join(",")),
         ("HOOKIT_DATABASE_URL", database.url_via(proxy.address)),
         ("HOOKIT_MASTER_KEY", MASTER_KEY.to_owned()),
         ("HOOKIT_DATABASE_CONNECT_TIMEOUT", "1s".to_owned()),
