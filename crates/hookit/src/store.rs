@@ -6,10 +6,12 @@
 //! second process on the same database could take over at any moment: claims are
 //! leases with an expiry, and ids come from the application.
 //!
-//! `sqlite` is the embedded backend. The behavioural test suite every backend must
+//! `sqlite` is the embedded backend; `postgres` lets several processes share one
+//! database. The behavioural test suite every backend must
 //! pass lives in `tests/store_suite/`.
 
 pub mod freshness;
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
@@ -40,6 +42,20 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, a bug). Not the caller's fault.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The database cannot be reached right now; the caller may retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What [`Store::check_master_key`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// The database held no check value; the given one is now stored.
+    Stored,
+    /// The given check value matches the stored one.
+    Matches,
+    /// The database belongs to another master key.
+    Mismatch,
 }
 
 /// Shorthand for store results.
@@ -183,6 +199,19 @@ pub trait Store: Send + Sync + 'static {
     /// Commits the backend has made, for backends that count them (each may hold
     /// several writes); read at scrape time as `hookit_store_commits_total`.
     fn commits(&self) -> Option<u64> {
+        None
+    }
+
+    /// Stores `check` (a value derived from the master key) if none is stored yet, or
+    /// compares it with the stored one.
+    async fn check_master_key(&self, _check: &str) -> StoreResult<KeyCheck> {
+        Ok(KeyCheck::Stored)
+    }
+
+    /// A signal that new work may be waiting (a change became ready, a delivery was
+    /// replayed), for backends that can tell. With one, an idle dispatcher waits on it
+    /// and polls only rarely; without one (`None`, the default) it polls every tick.
+    fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
 }

@@ -63,9 +63,19 @@ impl ApiError {
     }
 }
 
+/// How long a client is asked to wait before retrying while the store is unavailable.
+pub const STORE_UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if self.code == "store_unavailable" {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(STORE_UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 
@@ -81,6 +91,14 @@ impl From<StoreError> for ApiError {
                 "request_idempotency_mismatch",
                 err.to_string(),
             ),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; nothing was changed, try again shortly",
+                )
+            }
             StoreError::Backend(detail) => {
                 // The detail can name files and SQL; it goes to the log, not the client.
                 tracing::error!(error = %detail, "store failure");

@@ -16,8 +16,16 @@ pub const T0: Millis = 1_800_000_000_000;
 
 #[macro_export]
 macro_rules! store_suite {
+    // `optional`: `$open` gives `Option<(guard, store)>`; `None` skips the test (the
+    // opener says why).
+    (optional $open:expr) => {
+        $crate::store_suite!(@names $open, @optional);
+    };
     ($open:expr) => {
-        $crate::store_suite!(@tests $open;
+        $crate::store_suite!(@names $open, @always);
+    };
+    (@names $open:expr, @$how:ident) => {
+        $crate::store_suite!(@tests $open, @$how;
             partners_round_trip, secrets_and_enabled_flag, mappings_upsert_and_delete,
             routing_prefers_exact_branch_and_holds_a_disabled_partners_changes, changes_in_one_tick_share_a_delivery,
             batches_respect_the_order_cap, later_change_waits_for_the_earlier_one,
@@ -35,11 +43,22 @@ macro_rules! store_suite {
             a_partners_time_never_makes_the_platforms_push_stale,
             orders_without_placed_at_are_listed_by_first_ingest);
     };
-    (@tests $open:expr; $($name:ident),*) => {
+    (@tests $open:expr, @always; $($name:ident),*) => {
         $(
             #[tokio::test]
             async fn $name() {
                 let (_guard, store) = $open.await;
+                store_suite::$name(&*store).await;
+            }
+        )*
+    };
+    (@tests $open:expr, @optional; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some((_guard, store)) = $open.await else {
+                    return;
+                };
                 store_suite::$name(&*store).await;
             }
         )*
@@ -221,4 +240,5 @@ pub use checks::*;
 pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
+pub mod concurrent;
 pub mod group_commit;

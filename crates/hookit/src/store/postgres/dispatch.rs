@@ -1,0 +1,287 @@
+//! The dispatcher's side of the store on PostgreSQL: batching ready changes into
+//! deliveries, leasing due deliveries, recording outcomes, and keeping each (partner,
+//! order) sequence moving — with several processes doing all of it at once.
+//!
+//! The per-order invariant is the SQLite backend's (at most one `ready` or `batched`
+//! row per (partner, order), enforced here by a unique partial index). Forming and
+//! claiming lock their candidate rows `FOR UPDATE SKIP LOCKED`: a row another process
+//! is batching or leasing is skipped, and a row it has just committed is re-checked
+//! against the query's conditions before it is taken.
+
+use super::failure::PgResult;
+use super::partners::event_type;
+use crate::ids::IdKind;
+use crate::store::*;
+use klikit_webhook::EventType;
+use sqlx::{PgConnection, Row};
+use std::collections::HashMap;
+
+/// How many ready changes one batching transaction takes at most.
+pub(super) const FORM_SLICE: usize = 5_000;
+
+struct ReadyChange {
+    queue_id: String,
+    mapping_id: String,
+    partner_id: String,
+    order_id: i64,
+    event_type: EventType,
+    brand_id: i64,
+    branch_id: i64,
+    record: Vec<u8>,
+    queued_at: Millis,
+}
+
+/// One tick of batching over at most [`FORM_SLICE`] ready changes that no other
+/// process is batching. Returns (deliveries formed, changes read).
+pub(super) async fn form_deliveries(
+    conn: &mut PgConnection,
+    limits: BatchLimits,
+    now: Millis,
+) -> PgResult<(usize, usize)> {
+    let rows = sqlx::query(
+        "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
+                c.branch_id, c.record, q.queued_at
+         FROM queue q
+         JOIN order_changes c ON c.id = q.change_id
+         JOIN partners p ON p.id = q.partner_id
+         WHERE q.state = 'ready' AND p.enabled
+         ORDER BY q.id
+         LIMIT $1
+         FOR UPDATE OF q SKIP LOCKED",
+    )
+    .bind(FORM_SLICE as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let read = rows.len();
+    // A mapping fixes partner, URL, event type and brand; with the branch it is the
+    // batching key. Groups keep the order in which their first change was queued.
+    let mut groups: Vec<Vec<ReadyChange>> = Vec::new();
+    let mut index: HashMap<(String, i64), usize> = HashMap::new();
+    for row in rows {
+        let change = ReadyChange {
+            queue_id: row.try_get(0)?,
+            mapping_id: row.try_get(1)?,
+            partner_id: row.try_get(2)?,
+            order_id: row.try_get(3)?,
+            event_type: event_type(row.try_get(4)?)?,
+            brand_id: row.try_get(5)?,
+            branch_id: row.try_get(6)?,
+            record: row.try_get(7)?,
+            queued_at: row.try_get(8)?,
+        };
+        let key = (change.mapping_id.clone(), change.branch_id);
+        let slot = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(change);
+    }
+    let mut formed = 0;
+    for group in groups {
+        for batch in split_batches(group, limits) {
+            insert_delivery(&mut *conn, &batch, now).await?;
+            formed += 1;
+        }
+    }
+    Ok((formed, read))
+}
+
+/// Bytes of the envelope around the orders: `{"brand_id":…,"branch_id":…,"orders":[…]}`.
+const ENVELOPE_OVERHEAD: usize = 64;
+
+fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyChange>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<ReadyChange> = Vec::new();
+    let mut bytes = ENVELOPE_OVERHEAD;
+    for change in group {
+        let size = change.record.len() + 1;
+        let full = current.len() >= limits.max_orders || bytes + size > limits.max_bytes;
+        if full && !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+            bytes = ENVELOPE_OVERHEAD;
+        }
+        bytes += size;
+        current.push(change);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// The exact body bytes of a delivery, formed once.
+fn envelope_body(brand_id: i64, branch_id: i64, batch: &[ReadyChange]) -> Vec<u8> {
+    let records: usize = batch.iter().map(|c| c.record.len() + 1).sum();
+    let mut body = Vec::with_capacity(ENVELOPE_OVERHEAD + records);
+    body.extend_from_slice(
+        format!("{{\"brand_id\":{brand_id},\"branch_id\":{branch_id},\"orders\":[").as_bytes(),
+    );
+    for (i, change) in batch.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&change.record);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+async fn insert_delivery(
+    conn: &mut PgConnection,
+    batch: &[ReadyChange],
+    now: Millis,
+) -> PgResult<()> {
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    let event_id = IdKind::Event.generate();
+    let body = envelope_body(first.brand_id, first.branch_id, batch);
+    let order_ids: Vec<i64> = batch.iter().map(|c| c.order_id).collect();
+    let first_ingested_at = batch.iter().map(|c| c.queued_at).min().unwrap_or(now);
+    sqlx::query(
+        "INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
+                                 order_ids, order_count, body, state, next_attempt_at,
+                                 first_ingested_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $10)",
+    )
+    .bind(&event_id)
+    .bind(&first.partner_id)
+    .bind(&first.mapping_id)
+    .bind(first.event_type.as_str())
+    .bind(first.brand_id)
+    .bind(first.branch_id)
+    .bind(serde_json::to_string(&order_ids).unwrap_or_else(|_| "[]".into()))
+    .bind(order_ids.len() as i64)
+    .bind(&body)
+    .bind(now)
+    .bind(first_ingested_at)
+    .execute(&mut *conn)
+    .await?;
+    let queue_ids: Vec<&str> = batch.iter().map(|c| c.queue_id.as_str()).collect();
+    sqlx::query("UPDATE queue SET state = 'batched', delivery_id = $1 WHERE id = ANY($2)")
+        .bind(&event_id)
+        .bind(&queue_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// How many due deliveries one claim looks at for each one it may take: enough that a
+/// busy URL at the head of the queue does not hide the others behind it.
+const CLAIM_WINDOW_FACTOR: usize = 8;
+
+/// Leases up to `claim.limit` due deliveries of enabled partners that `claim.accept`
+/// takes, as the SQLite backend does. Candidates are locked `FOR UPDATE SKIP LOCKED`,
+/// so a delivery another process is leasing right now is not even looked at, and one
+/// it has just leased fails the lease condition when re-checked. The taken ones are
+/// leased in one statement.
+pub(super) async fn claim_due(
+    conn: &mut PgConnection,
+    claim: &mut ClaimRequest,
+) -> PgResult<Vec<ClaimedDelivery>> {
+    let candidates: Vec<(String, String)> = sqlx::query_as(
+        "SELECT d.id, m.url
+         FROM deliveries d
+         JOIN mappings m ON m.id = d.mapping_id
+         JOIN partners p ON p.id = d.partner_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+           AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND p.enabled
+           AND m.url <> ALL($2)
+           AND m.host <> ALL($3)
+           AND ($4::text[] IS NULL OR m.host = ANY($4))
+         ORDER BY d.next_attempt_at
+         LIMIT $5
+         FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind(claim.now)
+    .bind(&claim.saturated_urls)
+    .bind(&claim.saturated_hosts)
+    .bind(claim.only_hosts.as_deref())
+    .bind((claim.limit * CLAIM_WINDOW_FACTOR).min(4096) as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut taken: Vec<(String, String, String)> = Vec::new();
+    for (event_id, url) in candidates {
+        if taken.len() == claim.limit {
+            break;
+        }
+        if !(claim.accept)(&url) {
+            continue;
+        }
+        let lease_token = format!("lse_{}", uuid::Uuid::now_v7().simple());
+        taken.push((event_id, lease_token, url));
+    }
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease_until = claim.now + claim.lease.as_millis() as i64;
+    let ids: Vec<&str> = taken.iter().map(|(id, _, _)| id.as_str()).collect();
+    let tokens: Vec<&str> = taken.iter().map(|(_, token, _)| token.as_str()).collect();
+    let rows = sqlx::query(
+        "UPDATE deliveries d
+         SET lease_token = t.token, lease_until = $3, attempts = d.attempts + 1
+         FROM unnest($1::text[], $2::text[]) AS t(id, token)
+         WHERE d.id = t.id
+         RETURNING d.id, d.partner_id, d.event_type, d.body, d.attempts, d.retry_index,
+                   d.first_ingested_at, d.order_count,
+                   (SELECT p.webhook_secret_enc FROM partners p WHERE p.id = d.partner_id)",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(lease_until)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut leased: HashMap<String, ClaimedDelivery> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let event_id: String = row.try_get(0)?;
+        leased.insert(
+            event_id.clone(),
+            ClaimedDelivery {
+                event_id,
+                lease_token: String::new(),
+                partner_id: row.try_get(1)?,
+                event_type: event_type(row.try_get(2)?)?,
+                url: String::new(),
+                body: row.try_get(3)?,
+                webhook_secret_encrypted: row.try_get(8)?,
+                attempt_number: u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(u32::MAX),
+                retry_index: u32::try_from(row.try_get::<i64, _>(5)?).unwrap_or(u32::MAX),
+                first_ingested_at: row.try_get(6)?,
+                order_count: u32::try_from(row.try_get::<i64, _>(7)?).unwrap_or(u32::MAX),
+            },
+        );
+    }
+    // In due order, as the candidates came.
+    Ok(taken
+        .into_iter()
+        .filter_map(|(event_id, lease_token, url)| {
+            leased.remove(&event_id).map(|mut delivery| {
+                delivery.lease_token = lease_token;
+                delivery.url = url;
+                delivery
+            })
+        })
+        .collect())
+}
+
+/// Gives back leases that were never used, with their attempt numbers, where the
+/// lease still holds.
+pub(super) async fn release_leases(conn: &mut PgConnection, leases: &[HeldLease]) -> PgResult<()> {
+    let ids: Vec<&str> = leases.iter().map(|l| l.event_id.as_str()).collect();
+    let tokens: Vec<&str> = leases.iter().map(|l| l.lease_token.as_str()).collect();
+    sqlx::query(
+        "UPDATE deliveries d
+         SET lease_token = NULL, lease_until = NULL, attempts = d.attempts - 1
+         FROM unnest($1::text[], $2::text[]) AS t(id, token)
+         WHERE d.id = t.id AND d.lease_token = t.token AND d.state = 'pending'",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+mod outcomes;
+pub(super) use outcomes::{delete_mapping, record_outcomes};
