@@ -21,9 +21,9 @@ mod topology;
 mod trouble;
 
 use crate::config::{DatabaseLocation, ServeConfig};
-use crate::serve::scratch::ScratchSchema;
 use crate::credentials::Secret;
 use crate::serve::Server;
+use crate::serve::scratch::ScratchSchema;
 pub use client::DemoError;
 use client::{Client, PartnerKeys};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -81,9 +81,11 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
             let DatabaseLocation::Postgres(url) = DatabaseLocation::parse(url)
                 .map_err(|problem| format!("--database-url: {problem}"))?
             else {
-                return Err("--database-url: the demo takes a postgres:// URL; leave it out \
+                return Err(
+                    "--database-url: the demo takes a postgres:// URL; leave it out \
                             to use SQLite in the data directory"
-                    .into());
+                        .into(),
+                );
             };
             let scratch = ScratchSchema::prepare(&url, "demo", "run").await?;
             config.database = DatabaseLocation::Postgres(url);

@@ -439,7 +439,10 @@ fn database_connection_settings_default_parse_and_name_themselves() -> TestResul
     assert_eq!(from_file.database_connection.pool_size, 7);
     let cli = Cli::try_parse_from(["hookit", "--database-schema=hookit_eu"])?;
     assert_eq!(
-        ServeConfig::load(&cli.serve)?.database_connection.schema.as_deref(),
+        ServeConfig::load(&cli.serve)?
+            .database_connection
+            .schema
+            .as_deref(),
         Some("hookit_eu")
     );
 
@@ -498,6 +501,10 @@ fn postgres_refuses_to_start_without_the_shared_secrets() -> TestResult {
     let config = ServeConfig::load(&complete)?;
     assert!(matches!(config.database, DatabaseLocation::Postgres(_)));
     // SQLite keeps creating its own secrets in the data directory.
-    assert!(ServeConfig::load(&ServeArgs::default())?.master_key.is_none());
+    assert!(
+        ServeConfig::load(&ServeArgs::default())?
+            .master_key
+            .is_none()
+    );
     Ok(())
 }

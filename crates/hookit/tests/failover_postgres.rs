@@ -52,7 +52,13 @@ fn serve_env(database_url: &str) -> Vec<(&'static str, String)> {
 
 /// Pushes `order`'s `event` to the process `first`, moving on to the next live one
 /// when a process cannot be reached; returns whether some process acknowledged it.
-async fn push(serves: &[Arc<Serve>], alive: &[bool], first: usize, event: &str, order: Value) -> bool {
+async fn push(
+    serves: &[Arc<Serve>],
+    alive: &[bool],
+    first: usize,
+    event: &str,
+    order: Value,
+) -> bool {
     for step in 0..serves.len() {
         let index = (first + step) % serves.len();
         if !alive[index] {
@@ -115,7 +121,9 @@ async fn push_orders(
 
 /// (order id, version) → event ids, and (order id, event type) seen, over answered
 /// (2xx) requests.
-fn delivered(receiver: &Receiver) -> (HashMap<(i64, i64), HashSet<String>>, HashSet<(i64, String)>) {
+fn delivered(
+    receiver: &Receiver,
+) -> (HashMap<(i64, i64), HashSet<String>>, HashSet<(i64, String)>) {
     let mut events = HashMap::new();
     let mut seen = HashSet::new();
     for request in receiver.received() {
@@ -160,7 +168,9 @@ async fn killing_one_of_three_processes_loses_and_reorders_nothing() {
     receiver.set("/held", Behaviour::HangFirst(1));
     let (partner, _, _) = serves[0].create_partner("failover").await;
     for event in [CREATED, UPDATED] {
-        serves[1].map(&partner, 1, None, event, &receiver.url("/orders")).await;
+        serves[1]
+            .map(&partner, 1, None, event, &receiver.url("/orders"))
+            .await;
     }
     serves[2]
         .map(&partner, HELD_BRAND, None, CREATED, &receiver.url("/held"))
@@ -177,7 +187,10 @@ async fn killing_one_of_three_processes_loses_and_reorders_nothing() {
         .filter(|(_, event)| *event == CREATED)
         .map(|(id, _)| *id)
         .collect();
-    assert_eq!(held_created.len(), usize::try_from(HELD_ORDERS).unwrap_or(0));
+    assert_eq!(
+        held_created.len(),
+        usize::try_from(HELD_ORDERS).unwrap_or(0)
+    );
     receiver
         .wait_for("/held", held_created.len(), Duration::from_secs(60))
         .await;
@@ -199,10 +212,14 @@ async fn killing_one_of_three_processes_loses_and_reorders_nothing() {
         .iter()
         .map(|(id, event)| (*id, (*event).to_owned()))
         .collect();
-    harness::eventually(Duration::from_secs(180), "every acknowledged change delivered", || {
-        let (_, seen) = delivered(&receiver);
-        expected.is_subset(&seen).then_some(())
-    })
+    harness::eventually(
+        Duration::from_secs(180),
+        "every acknowledged change delivered",
+        || {
+            let (_, seen) = delivered(&receiver);
+            expected.is_subset(&seen).then_some(())
+        },
+    )
     .await;
 
     // The held deliveries the dead process had in flight: re-claimed after their
@@ -215,7 +232,9 @@ async fn killing_one_of_three_processes_loses_and_reorders_nothing() {
     for hung in held.iter().filter(|r| r.answered == 0) {
         let event_id = hung.event_id();
         let delivery = serves[0]
-            .wait_delivery(event_id, Duration::from_secs(30), |d| d["state"] == "delivered")
+            .wait_delivery(event_id, Duration::from_secs(30), |d| {
+                d["state"] == "delivered"
+            })
             .await;
         // A survivor's hung attempt timed out and was recorded; the dead process's
         // never was, so its delivery shows only the successful attempt.
@@ -233,21 +252,34 @@ async fn killing_one_of_three_processes_loses_and_reorders_nothing() {
             "{event_id} settled {took:?} after the kill, beyond lease + attempt timeout + tick"
         );
     }
-    assert!(orphaned > 0, "the killed process held none of the held deliveries");
+    assert!(
+        orphaned > 0,
+        "the killed process held none of the held deliveries"
+    );
 
     // Duplicates only under one event id; first sightings of an order's versions ascend.
     let (events, _) = delivered(&receiver);
     for ((id, version), ids) in &events {
-        assert_eq!(ids.len(), 1, "order {id} v{version} under several event ids: {ids:?}");
+        assert_eq!(
+            ids.len(),
+            1,
+            "order {id} v{version} under several event ids: {ids:?}"
+        );
     }
     let mut highest: HashMap<i64, i64> = HashMap::new();
     let mut first_seen: HashSet<(i64, i64)> = HashSet::new();
     for request in receiver.received().iter().filter(|r| r.path == "/orders") {
         for order in request.json()["orders"].as_array().expect("orders") {
-            let (id, version) = (order["id"].as_i64().expect("id"), order["version"].as_i64().expect("v"));
+            let (id, version) = (
+                order["id"].as_i64().expect("id"),
+                order["version"].as_i64().expect("v"),
+            );
             if first_seen.insert((id, version)) {
                 let last = highest.entry(id).or_insert(0);
-                assert!(version > *last, "order {id}: v{version} first seen after v{last}");
+                assert!(
+                    version > *last,
+                    "order {id}: v{version} first seen after v{last}"
+                );
                 *last = version;
             }
         }

@@ -47,7 +47,10 @@ async fn answer(request: reqwest::RequestBuilder) -> (u16, Option<String>, Strin
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (status, retry_after, code, took)
 }
 
@@ -87,7 +90,9 @@ async fn an_outage_answers_503_and_delivery_resumes_by_itself() {
         assert_eq!(status, 202, "{body}");
         acknowledged.insert(id);
     }
-    receiver.wait_for("/later", 1, Duration::from_secs(30)).await;
+    receiver
+        .wait_for("/later", 1, Duration::from_secs(30))
+        .await;
 
     proxy.pause();
     let client = reqwest::Client::new();
@@ -101,7 +106,11 @@ async fn an_outage_answers_503_and_delivery_resumes_by_itself() {
     let partner = client
         .get(format!("{}/v1/partner/orders/2", serve.base))
         .basic_auth(&creds.key, Some(&creds.secret));
-    for (api, request) in [("ingest", ingest), ("operator", operator), ("partner", partner)] {
+    for (api, request) in [
+        ("ingest", ingest),
+        ("operator", operator),
+        ("partner", partner),
+    ] {
         let (status, retry_after, code, took) = answer(request).await;
         assert_eq!(
             (status, code.as_str()),
@@ -109,7 +118,10 @@ async fn an_outage_answers_503_and_delivery_resumes_by_itself() {
             "{api} API during the outage"
         );
         assert!(retry_after.is_some(), "{api}: 503 without Retry-After");
-        assert!(took <= Duration::from_secs(5), "{api} answered after {took:?}");
+        assert!(
+            took <= Duration::from_secs(5),
+            "{api} answered after {took:?}"
+        );
     }
     let ready = client
         .get(format!("{}/readyz", serve.base))

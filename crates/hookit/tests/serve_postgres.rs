@@ -50,7 +50,9 @@ fn serve_until_exit(env: &[(&str, &str)]) -> (bool, String) {
 }
 
 async fn assert_ready(serve: &Serve) {
-    let (status, body) = serve.call(reqwest::Method::GET, "/readyz", None, None).await;
+    let (status, body) = serve
+        .call(reqwest::Method::GET, "/readyz", None, None)
+        .await;
     assert_eq!(status, 200, "{body}\n{}", serve.log_text());
 }
 
@@ -58,7 +60,10 @@ async fn assert_ready(serve: &Serve) {
 fn postgres_without_the_shared_secrets_refuses_to_start() {
     // The configuration is refused before any connection is tried.
     let (ok, stderr) = serve_until_exit(&[
-        ("HOOKIT_DATABASE_URL", "postgres://hookit:hunter2@127.0.0.1:1/hookit"),
+        (
+            "HOOKIT_DATABASE_URL",
+            "postgres://hookit:hunter2@127.0.0.1:1/hookit",
+        ),
         ("HOOKIT_OPERATOR_TOKEN", "hkop_x"),
     ]);
     assert!(!ok, "{stderr}");
@@ -98,7 +103,10 @@ async fn a_master_key_other_than_the_databases_is_refused() {
         stderr.contains("HOOKIT_MASTER_KEY is not the key"),
         "{stderr}"
     );
-    assert!(!stderr.contains(KEY_B) && !stderr.contains(KEY_A), "{stderr}");
+    assert!(
+        !stderr.contains(KEY_B) && !stderr.contains(KEY_A),
+        "{stderr}"
+    );
 
     // The right key still starts.
     let again = Serve::start(dir.path(), &with_key(KEY_A));

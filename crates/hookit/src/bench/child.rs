@@ -62,6 +62,7 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
     let tokens = [
         ("HOOKIT_OPERATOR_TOKEN", &config.operator_token),
         ("HOOKIT_INGEST_TOKEN", &config.ingest_token),
+        ("HOOKIT_MASTER_KEY", &config.master_key),
     ];
     for (name, token) in tokens {
         if let Some(token) = token {
@@ -124,7 +125,7 @@ impl ChildServer {
                     if let Some(found) = found.take() {
                         let _ = found.send(address);
                     }
-                } else if line.contains("ERROR") {
+                } else if line.contains("ERROR") || line.starts_with("error") {
                     eprintln!("bench: server: {line}");
                 }
             }

@@ -6,9 +6,9 @@
 use super::BenchError;
 use super::child::ChildServer;
 use crate::config::{DatabaseLocation, ServeConfig};
-use crate::serve::scratch::ScratchSchema;
 use crate::credentials::Secret;
 use crate::serve::Server;
+use crate::serve::scratch::ScratchSchema;
 use crate::store::IngestOutcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

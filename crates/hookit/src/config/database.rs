@@ -16,7 +16,11 @@ pub struct DatabaseArgs {
     pub database_pool_size: Option<String>,
     /// PostgreSQL only: longest one SQL statement may run before it is cancelled and
     /// the request answered 503 [default: 5s].
-    #[arg(long, env = "HOOKIT_DATABASE_STATEMENT_TIMEOUT", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "HOOKIT_DATABASE_STATEMENT_TIMEOUT",
+        value_name = "DURATION"
+    )]
     pub database_statement_timeout: Option<String>,
     /// PostgreSQL only: longest wait for a connection (new or from the pool) before the
     /// request is answered 503 [default: 3s].
@@ -77,9 +81,7 @@ impl DatabaseSettings {
                 .get(&DATABASE_POOL_SIZE, args.database_pool_size.clone(), |s| {
                     values::count_in(s, 1, 1000)
                 })?
-                .map_or(defaults.pool_size, |n| {
-                    u32::try_from(n).unwrap_or(u32::MAX)
-                }),
+                .map_or(defaults.pool_size, |n| u32::try_from(n).unwrap_or(u32::MAX)),
             statement_timeout: timeout(
                 &DATABASE_STATEMENT_TIMEOUT,
                 &args.database_statement_timeout,
@@ -108,8 +110,10 @@ fn schema_name(text: &str) -> Result<String, String> {
     if usable {
         Ok(text.to_owned())
     } else {
-        Err("expected a schema name of lowercase letters, digits and underscores, \
+        Err(
+            "expected a schema name of lowercase letters, digits and underscores, \
              starting with a letter, at most 63 characters (e.g. hookit)"
-            .into())
+                .into(),
+        )
     }
 }

@@ -59,8 +59,10 @@ pub async fn open(
                 path: shown.clone(),
                 source,
             })?;
-            private_files::tighten_database(path)
-                .map_err(|source| BackendError::Permissions { path: shown, source })?;
+            private_files::tighten_database(path).map_err(|source| BackendError::Permissions {
+                path: shown,
+                source,
+            })?;
             Ok(Arc::new(store))
         }
         DatabaseLocation::Postgres(url) => {
@@ -73,9 +75,10 @@ pub async fn open(
                 connect_timeout: connection.connect_timeout,
                 schema: connection.schema.clone(),
             };
-            let store: PostgresStore = crate::store::postgres::open(&settings)
-                .await
-                .map_err(|source| BackendError::Postgres {
+            let store: PostgresStore =
+                crate::store::postgres::open(&settings)
+                    .await
+                    .map_err(|source| BackendError::Postgres {
                         url: shown.clone(),
                         source,
                     })?;

@@ -78,9 +78,7 @@ impl ScratchSchema {
         .await
         .map_err(|err| unreachable(err.to_string()))?;
         for row in schemas {
-            let schema: String = row
-                .try_get(0)
-                .map_err(|err| unreachable(err.to_string()))?;
+            let schema: String = row.try_get(0).map_err(|err| unreachable(err.to_string()))?;
             let quoted = schema.replace('"', "\"\"");
             let held: bool = sqlx::query_scalar(&format!(
                 "SELECT EXISTS (SELECT 1 FROM \"{quoted}\".partners)"

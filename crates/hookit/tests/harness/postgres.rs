@@ -53,7 +53,8 @@ impl TestDatabase {
         let mut url = url::Url::parse(&self.url).expect("test database URL");
         url.set_host(Some(&address.ip().to_string()))
             .expect("a URL with a host");
-        url.set_port(Some(address.port())).expect("a URL with a port");
+        url.set_port(Some(address.port()))
+            .expect("a URL with a port");
         url.to_string()
     }
 
