@@ -119,11 +119,14 @@ async fn push_orders(
     acked
 }
 
+/// Event ids each (order id, version) was delivered under.
+type EventIds = HashMap<(i64, i64), HashSet<String>>;
+/// (order id, event type) pairs delivered.
+type Seen = HashSet<(i64, String)>;
+
 /// (order id, version) → event ids, and (order id, event type) seen, over answered
 /// (2xx) requests.
-fn delivered(
-    receiver: &Receiver,
-) -> (HashMap<(i64, i64), HashSet<String>>, HashSet<(i64, String)>) {
+fn delivered(receiver: &Receiver) -> (EventIds, Seen) {
     let mut events = HashMap::new();
     let mut seen = HashSet::new();
     for request in receiver.received() {

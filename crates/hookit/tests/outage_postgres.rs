@@ -23,12 +23,11 @@ const MASTER_KEY: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4
 fn database_address(url: &str) -> SocketAddr {
     let url = url::Url::parse(url).expect("database URL");
     let host = url.host_str().expect("a host in HOOKIT_TEST_DATABASE_URL");
-    let address = (host, url.port().unwrap_or(5432))
+    (host, url.port().unwrap_or(5432))
         .to_socket_addrs()
         .expect("database address")
         .find(|address| address.ip().is_loopback())
-        .expect("the test database listens on loopback");
-    address
+        .expect("the test database listens on loopback")
 }
 
 /// Status, `Retry-After` and error code of one request, and how long it took.
