@@ -60,13 +60,33 @@ impl TestDatabase {
 
     /// Drops the database, closing whatever connections are still open to it.
     pub async fn drop_now(self) {
-        let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await else {
-            return;
-        };
-        let statement = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        if let Err(err) = sqlx::query(&statement).execute(&mut admin).await {
-            eprintln!("could not drop test database {}: {err}", self.name);
-        }
-        let _ = admin.close().await;
+        drop_database(&self.admin_url, &self.name).await;
     }
+}
+
+impl Drop for TestDatabase {
+    /// A test that failed before `drop_now` still removes its database (idempotent).
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(drop_database(&admin_url, &name));
+            }
+        })
+        .join();
+    }
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await else {
+        return;
+    };
+    let statement = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    if let Err(err) = sqlx::query(&statement).execute(&mut admin).await {
+        eprintln!("could not drop test database {name}: {err}");
+    }
+    let _ = admin.close().await;
 }
