@@ -1,7 +1,8 @@
 //! The dispatcher: turns stored order changes into acknowledged webhooks.
 //!
 //! Three tasks share the work, all reading and writing only the store:
-//! - the **batcher** wakes every tick and groups ready changes into deliveries;
+//! - the **batcher** wakes every tick (or, on a store that signals work, when work
+//!   arrives: `idle`) and groups ready changes into deliveries;
 //! - the **claimer** leases due deliveries and starts one attempt task each, within a
 //!   global worker limit, a per-URL limit, a per-host share and a pool for slow hosts
 //!   (`url_slots`), so hanging endpoints can occupy at most their own share of the
@@ -14,6 +15,7 @@
 //! back after its lease was replaced is recorded but does not move the delivery.
 
 mod attempt;
+mod idle;
 mod loop_health;
 mod recorder;
 pub mod retry;
@@ -97,6 +99,7 @@ struct Shared {
     /// The last claim left due work behind for want of room.
     more_due: AtomicBool,
     wake_claimer: Notify,
+    idle: idle::IdleWait,
     metrics: Arc<Metrics>,
     loops: LoopHealth,
     outcomes: mpsc::UnboundedSender<AttemptOutcome>,
@@ -128,6 +131,7 @@ impl Dispatcher {
                 settings.attempt_timeout,
             )),
             wake_claimer: Notify::new(),
+            idle: idle::IdleWait::new(store.work_signal(), settings.tick),
             stopping: AtomicBool::new(false),
             more_due: AtomicBool::new(false),
             loops: loops.clone(),
@@ -203,10 +207,10 @@ async fn batch_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
     let mut ticker = tokio::time::interval(shared.settings.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let signalled = tokio::select! {
+            signalled = shared.idle.before_batching(&mut ticker) => signalled,
             _ = shutdown.changed() => return,
-        }
+        };
         match shared
             .store
             .form_deliveries(shared.settings.batch, now_millis())
@@ -216,6 +220,9 @@ async fn batch_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
                 shared.loops.progressed(DispatchLoop::Batcher, now_millis());
                 if formed > 0 {
                     tracing::debug!(formed, "deliveries formed");
+                }
+                // A signal may also announce a replayed delivery, which is not formed.
+                if formed > 0 || signalled {
                     shared.wake_claimer.notify_one();
                 }
             }
@@ -236,7 +243,7 @@ async fn claim_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, _a
     loop {
         tokio::select! {
             _ = shared.wake_claimer.notified() => {}
-            _ = tokio::time::sleep(shared.settings.tick) => {}
+            _ = tokio::time::sleep(shared.idle.claimer_timeout()) => {}
             _ = shutdown.changed() => break,
         }
         match claim_and_hold(&shared).await {
@@ -396,6 +403,9 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> (Pace, Durat
         }
     };
     observe(&shared.metrics, &delivery, &report, retry_at, finished_at);
+    if let Some(at) = retry_at {
+        shared.idle.retry_scheduled(at);
+    }
     let timed_out = matches!(&report.result, AttemptResult::Failed { error_kind, .. } if error_kind == "timeout");
     let pace = if timed_out || report.duration > shared.settings.attempt_timeout / 2 {
         Pace::Slow

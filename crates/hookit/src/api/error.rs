@@ -111,3 +111,24 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_store_answers_503_with_retry_after_and_its_code() {
+        let error = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(error.code, "store_unavailable");
+        assert!(
+            !error.message.contains("refused"),
+            "the detail goes to the log"
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[axum::http::header::RETRY_AFTER],
+            STORE_UNAVAILABLE_RETRY_AFTER_SECS.to_string().as_str()
+        );
+    }
+}

@@ -482,6 +482,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn check_master_key(&self, check: &str) -> StoreResult<KeyCheck> {
+        let check = check.to_owned();
+        self.write(move |tx| operators::check_master_key(tx, &check))
+            .await
+    }
+
     fn commits(&self) -> Option<u64> {
         Some(SqliteStore::commits(self))
     }

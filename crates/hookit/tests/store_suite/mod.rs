@@ -41,7 +41,8 @@ macro_rules! store_suite {
             a_push_dated_long_ago_is_stale_after_a_record_without_updated_at,
             a_push_without_updated_at_keeps_the_stored_time,
             a_partners_time_never_makes_the_platforms_push_stale,
-            orders_without_placed_at_are_listed_by_first_ingest);
+            orders_without_placed_at_are_listed_by_first_ingest,
+            the_first_master_key_check_is_kept_and_others_mismatch);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -241,4 +242,6 @@ pub use leases_and_hosts::*;
 mod freshness;
 pub use freshness::*;
 pub mod concurrent;
+mod key_check;
+pub use key_check::*;
 pub mod group_commit;

@@ -1,4 +1,4 @@
--- hookit's PostgreSQL schema, version 1: the SQLite schema as its migrations 1 to 8
+-- hookit's PostgreSQL schema, version 1: the SQLite schema as its migrations 1 to 6
 -- leave it, in one step. Times are milliseconds since the Unix epoch (BIGINT, as in
 -- SQLite); bodies and records are exact bytes (BYTEA), never re-encoded.
 

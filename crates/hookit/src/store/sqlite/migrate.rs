@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_queue_successors.sql"),
     include_str!("0004_leases_and_hosts.sql"),
     include_str!("0005_freshness.sql"),
+    include_str!("0006_settings.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the

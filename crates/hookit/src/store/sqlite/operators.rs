@@ -128,3 +128,27 @@ pub(super) fn revoke_token(
     }
     record_audit(tx, audit)
 }
+
+/// The name of the master-key check value in `settings`.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Stores `check` if the installation has none yet, else compares it with the stored one.
+pub(super) fn check_master_key(tx: &Transaction<'_>, check: &str) -> StoreResult<KeyCheck> {
+    let inserted = tx.execute(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        params![MASTER_KEY_CHECK, check],
+    )?;
+    if inserted == 1 {
+        return Ok(KeyCheck::Stored);
+    }
+    let stored: String = tx.query_row(
+        "SELECT value FROM settings WHERE name = ?1",
+        [MASTER_KEY_CHECK],
+        |row| row.get(0),
+    )?;
+    Ok(if stored == check {
+        KeyCheck::Matches
+    } else {
+        KeyCheck::Mismatch
+    })
+}
