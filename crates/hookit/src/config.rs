@@ -9,12 +9,14 @@
 mod auth;
 mod console;
 mod http;
+mod database;
 mod layers;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
 pub use console::{ConsoleArgs, ConsoleSettings};
 pub use http::{HttpArgs, HttpSettings};
+pub use database::{DatabaseArgs, DatabaseSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -141,6 +143,8 @@ pub struct ServeArgs {
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub database_connection: DatabaseArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -176,6 +180,8 @@ pub struct ServeConfig {
     pub console: ConsoleSettings,
     /// Deadlines and limits of the HTTP listener, and where `/metrics` is served.
     pub http: HttpSettings,
+    /// Pool and timeouts of a PostgreSQL store (unused by SQLite).
+    pub database_connection: DatabaseSettings,
 }
 
 /// Why the configuration was rejected.
@@ -224,6 +230,13 @@ pub enum ConfigError {
          lease (e.g. to 3 × the timeout) or lower the timeout"
     )]
     LeaseTooShort { lease: String, timeout: String },
+    #[error(
+        "HOOKIT_DATABASE_URL names a PostgreSQL database, which several hookit processes \
+         may share, so each must be given the same secrets rather than create its own: \
+         set {} (the same values on every process)",
+        .missing.join(", ")
+    )]
+    SharedSecretsMissing { missing: Vec<&'static str> },
 }
 
 const DATA_DIR: Setting = Setting::new("HOOKIT_DATA_DIR", "data_dir");
@@ -248,7 +261,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 27] = [
+const FILE_SETTINGS: [&Setting; 31] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -276,6 +289,10 @@ const FILE_SETTINGS: [&Setting; 27] = [
     &http::IDLE_TIMEOUT,
     &http::MAX_CONNECTIONS,
     &http::METRICS_LISTEN,
+    &database::DATABASE_POOL_SIZE,
+    &database::DATABASE_STATEMENT_TIMEOUT,
+    &database::DATABASE_CONNECT_TIMEOUT,
+    &database::DATABASE_SCHEMA,
 ];
 
 impl ServeConfig {
@@ -323,6 +340,27 @@ impl ServeConfig {
                 .get(setting, given.clone(), |s| values::count_in(s, 1, max))
                 .map(|value| value.unwrap_or(default))
         };
+        let operator_token = checked_secret(&OPERATOR_TOKEN, &args.operator_token, |_| Ok(()))?;
+        let ingest_token = checked_secret(&INGEST_TOKEN, &args.ingest_token, |_| Ok(()))?;
+        let master_key = checked_secret(&MASTER_KEY, &args.master_key, |key| {
+            MasterKey::from_text(key)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })?;
+        if matches!(database, DatabaseLocation::Postgres(_)) {
+            let missing: Vec<&'static str> = [
+                (&MASTER_KEY, master_key.is_none()),
+                (&OPERATOR_TOKEN, operator_token.is_none()),
+                (&INGEST_TOKEN, ingest_token.is_none()),
+            ]
+            .into_iter()
+            .filter(|(_, absent)| *absent)
+            .map(|(setting, _)| setting.env)
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::SharedSecretsMissing { missing });
+            }
+        }
         let size = |setting: &Setting, given: &Option<String>, max: usize, default: usize| {
             layers
                 .get(setting, given.clone(), |s| values::size_in(s, 1024, max))
@@ -332,13 +370,9 @@ impl ServeConfig {
             listen: layers
                 .get(&LISTEN, args.listen.clone(), values::socket_addr)?
                 .unwrap_or(defaults.listen),
-            operator_token: checked_secret(&OPERATOR_TOKEN, &args.operator_token, |_| Ok(()))?,
-            ingest_token: checked_secret(&INGEST_TOKEN, &args.ingest_token, |_| Ok(()))?,
-            master_key: checked_secret(&MASTER_KEY, &args.master_key, |key| {
-                MasterKey::from_text(key)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })?,
+            operator_token,
+            ingest_token,
+            master_key,
             allow_private_targets: layers
                 .get(
                     &ALLOW_PRIVATE,
@@ -390,6 +424,7 @@ impl ServeConfig {
             auth: AuthSettings::load(&layers, &args.auth)?,
             console: ConsoleSettings::load(&layers, &args.console)?,
             http: HttpSettings::load(&layers, &args.http)?,
+            database_connection: DatabaseSettings::load(&layers, &args.database_connection)?,
             data_dir,
             database,
             attempt_timeout,
@@ -447,6 +482,7 @@ impl Default for ServeConfig {
             auth: AuthSettings::default(),
             console: ConsoleSettings::default(),
             http: HttpSettings::default(),
+            database_connection: DatabaseSettings::default(),
         }
     }
 }

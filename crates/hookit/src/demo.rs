@@ -26,9 +26,10 @@ mod summary;
 mod topology;
 mod trouble;
 
-use crate::config::ServeConfig;
+use crate::config::{DatabaseLocation, ServeConfig};
 use crate::credentials::Secret;
 use crate::serve::Server;
+use crate::serve::scratch::ScratchSchema;
 pub use client::DemoError;
 use client::{Client, PartnerKeys};
 use data_dir::{DataDir, read_token};
@@ -65,6 +66,11 @@ pub struct DemoArgs {
     /// a hookit database yet [default: a temporary directory, removed at the end].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Run on this PostgreSQL database (postgres://…) instead of an embedded SQLite
+    /// file, in a schema of the demo's own that is dropped at the end; a database that
+    /// already holds hookit partners is refused [default: SQLite in the data directory].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Seed of the order stream: the same seed plans the same orders.
     #[arg(long, default_value_t = 663)]
     pub seed: u64,
@@ -86,9 +92,30 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     // behind a token.
     let metrics_token = crate::credentials::generate_token("hkmt_");
     config.http.metrics_token = Some(metrics_token.clone());
+    let scratch = match &args.database_url {
+        None => None,
+        Some(url) => {
+            let DatabaseLocation::Postgres(url) = DatabaseLocation::parse(url)
+                .map_err(|problem| format!("--database-url: {problem}"))?
+            else {
+                return Err(
+                    "--database-url: the demo takes a postgres:// URL; leave it out \
+                            to use SQLite in the data directory"
+                        .into(),
+                );
+            };
+            let scratch = ScratchSchema::prepare(&url, "demo", "run").await?;
+            config.database = DatabaseLocation::Postgres(url);
+            config.database_connection.schema = Some(scratch.name.clone());
+            Some(scratch)
+        }
+    };
     let server = Server::start(config).await?;
     let outcome = demo(&args, &data.path, server.address, metrics_token).await;
     server.stop().await;
+    if let Some(scratch) = scratch {
+        scratch.drop().await?;
+    }
     match &outcome {
         Ok(_) => println!("  hookit stopped cleanly{}", data.farewell()),
         Err(_) => eprintln!("  hookit stopped{}", data.farewell()),

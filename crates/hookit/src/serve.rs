@@ -9,14 +9,16 @@
 
 use crate::api::throttle::AuthThrottle;
 use crate::api::{self, AppState};
-use crate::config::{DatabaseLocation, ServeArgs, ServeConfig};
+use crate::config::{ServeArgs, ServeConfig};
 use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_create};
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::metrics::Metrics;
 use crate::private_files;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{BatchLimits, Store};
+use crate::store::BatchLimits;
 use std::sync::Arc;
+
+pub mod backend;
+pub mod scratch;
 
 /// An error that stops `hookit serve` from starting, said so a person can fix it.
 pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
@@ -67,26 +69,8 @@ impl Server {
             BootstrapSecret::MasterKey,
         )?;
         let master_key = Arc::new(MasterKey::from_text(master_text.expose())?);
-        let store: Arc<dyn Store> = match &config.database {
-            DatabaseLocation::Sqlite(path) => {
-                tracing::info!(path = %path.display(), "opening the embedded SQLite store");
-                let store = SqliteStore::open(path)?;
-                private_files::tighten_database(path).map_err(|err| {
-                    format!(
-                        "cannot make the database {} owner-only: {err}",
-                        path.display()
-                    )
-                })?;
-                Arc::new(store)
-            }
-            DatabaseLocation::Postgres(_) => {
-                return Err(
-                    "PostgreSQL is not supported by this version of hookit yet; \
-                            leave HOOKIT_DATABASE_URL unset to use the embedded SQLite store"
-                        .into(),
-                );
-            }
-        };
+        let store =
+            backend::open(&config.database, &config.database_connection, &master_key).await?;
         let metrics = Arc::new(Metrics::default());
         let dispatcher = Dispatcher::start(
             Arc::clone(&store),

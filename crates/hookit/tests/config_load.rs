@@ -108,7 +108,7 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         };
         assert_eq!(env, &expected, "flag --{long}");
     }
-    assert_eq!(envs.len(), 32);
+    assert_eq!(envs.len(), 36);
 
     let cli = Cli::try_parse_from(["hookit", "--allow-private-targets", "--tick=5ms"])?;
     assert_eq!(cli.serve.allow_private_targets.as_deref(), Some("true"));
@@ -406,4 +406,110 @@ fn for_tests_is_local_and_fast() {
         DatabaseLocation::Sqlite("/tmp/x/hookit.db".into())
     );
     assert!(config.claim_lease > config.attempt_timeout);
+}
+
+#[test]
+fn database_connection_settings_default_parse_and_name_themselves() -> TestResult {
+    let defaults = ServeConfig::load(&ServeArgs::default())?.database_connection;
+    assert_eq!(
+        (
+            defaults.pool_size,
+            defaults.statement_timeout,
+            defaults.connect_timeout
+        ),
+        (16, Duration::from_secs(5), Duration::from_secs(3))
+    );
+    let cli = Cli::try_parse_from([
+        "hookit",
+        "--database-pool-size=4",
+        "--database-statement-timeout=250ms",
+        "--database-connect-timeout",
+        "1500ms",
+    ])?;
+    let given = ServeConfig::load(&cli.serve)?.database_connection;
+    assert_eq!(
+        (
+            given.pool_size,
+            given.statement_timeout,
+            given.connect_timeout
+        ),
+        (4, Duration::from_millis(250), Duration::from_millis(1500))
+    );
+    let dir = tempfile::tempdir()?;
+    let file = write_file(dir.path(), "database_pool_size = 7")?;
+    let from_file = ServeConfig::load(&ServeArgs {
+        config: Some(file),
+        ..ServeArgs::default()
+    })?;
+    assert_eq!(from_file.database_connection.pool_size, 7);
+    let cli = Cli::try_parse_from(["hookit", "--database-schema=hookit_eu"])?;
+    assert_eq!(
+        ServeConfig::load(&cli.serve)?
+            .database_connection
+            .schema
+            .as_deref(),
+        Some("hookit_eu")
+    );
+
+    for (flag, bad) in [
+        ("--database-pool-size", "0"),
+        ("--database-pool-size", "1001"),
+        ("--database-statement-timeout", "0ms"),
+        ("--database-statement-timeout", "forever"),
+        ("--database-connect-timeout", "3"),
+        ("--database-schema", "Hookit"),
+        ("--database-schema", "a-b"),
+    ] {
+        let cli = Cli::try_parse_from(["hookit", &format!("{flag}={bad}")])?;
+        let message = load_err(&cli.serve)?.to_string();
+        let key = flag.trim_start_matches("--").replace('-', "_");
+        let env = format!("HOOKIT_{}", key.to_uppercase());
+        for needle in [env.as_str(), flag, &format!("`{key}`"), &format!("{bad:?}")] {
+            assert!(message.contains(needle), "{needle} missing from: {message}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn postgres_refuses_to_start_without_the_shared_secrets() -> TestResult {
+    let postgres = || ServeArgs {
+        database_url: Some("postgres://hookit:hunter2@127.0.0.1/hookit".into()),
+        ..ServeArgs::default()
+    };
+    let message = load_err(&postgres())?.to_string();
+    for env in [
+        "HOOKIT_MASTER_KEY",
+        "HOOKIT_OPERATOR_TOKEN",
+        "HOOKIT_INGEST_TOKEN",
+    ] {
+        assert!(message.contains(env), "{env} missing from: {message}");
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+
+    let partly = ServeArgs {
+        master_key: Some(Secret::new("ab".repeat(32))),
+        ingest_token: Some(Secret::new("hkin_x")),
+        ..postgres()
+    };
+    let message = load_err(&partly)?.to_string();
+    assert!(message.contains("HOOKIT_OPERATOR_TOKEN"), "{message}");
+    assert!(
+        !message.contains("HOOKIT_MASTER_KEY") && !message.contains("HOOKIT_INGEST_TOKEN"),
+        "only the missing ones are named: {message}"
+    );
+
+    let complete = ServeArgs {
+        operator_token: Some(Secret::new("hkop_x")),
+        ..partly
+    };
+    let config = ServeConfig::load(&complete)?;
+    assert!(matches!(config.database, DatabaseLocation::Postgres(_)));
+    // SQLite keeps creating its own secrets in the data directory.
+    assert!(
+        ServeConfig::load(&ServeArgs::default())?
+            .master_key
+            .is_none()
+    );
+    Ok(())
 }

@@ -100,7 +100,11 @@ impl IntoResponse for PartnerError {
         let mut body = self.error.body();
         body["request_id"] = json!(self.request_id);
         let mut response = (self.error.status, axum::Json(body)).into_response();
-        if let Some(seconds) = self.retry_after {
+        // A partner told "the store is unavailable" is told when to come back, as the
+        // other APIs' clients are.
+        let store_down = (self.error.code == "store_unavailable")
+            .then_some(super::error::STORE_UNAVAILABLE_RETRY_AFTER_SECS);
+        if let Some(seconds) = self.retry_after.or(store_down) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -63,6 +63,7 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
         ("HOOKIT_OPERATOR_TOKEN", &config.operator_token),
         ("HOOKIT_INGEST_TOKEN", &config.ingest_token),
         ("HOOKIT_METRICS_TOKEN", &config.http.metrics_token),
+        ("HOOKIT_MASTER_KEY", &config.master_key),
     ];
     for (name, token) in tokens {
         if let Some(token) = token {
@@ -74,6 +75,9 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
         DatabaseLocation::Postgres(url) => url.clone(),
     };
     env.push(("HOOKIT_DATABASE_URL", database));
+    if let Some(schema) = &config.database_connection.schema {
+        env.push(("HOOKIT_DATABASE_SCHEMA", schema.clone()));
+    }
     env
 }
 
@@ -122,7 +126,7 @@ impl ChildServer {
                     if let Some(found) = found.take() {
                         let _ = found.send(address);
                     }
-                } else if line.contains("ERROR") {
+                } else if line.contains("ERROR") || line.starts_with("error") {
                     eprintln!("bench: server: {line}");
                 }
             }

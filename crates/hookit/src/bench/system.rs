@@ -8,6 +8,7 @@ use super::child::ChildServer;
 use crate::config::{DatabaseLocation, ServeConfig};
 use crate::credentials::Secret;
 use crate::serve::Server;
+use crate::serve::scratch::ScratchSchema;
 use crate::store::IngestOutcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,6 +93,8 @@ pub struct System {
     base: String,
     http: reqwest::Client,
     _data: DataDir,
+    /// On PostgreSQL, the scenario's own schema, dropped when the server stops.
+    scratch: Option<ScratchSchema>,
 }
 
 impl System {
@@ -115,6 +118,16 @@ impl System {
             ..ServeConfig::default()
         };
         config.http.metrics_token = Some(Secret::new(METRICS_TOKEN));
+        let scratch = match &config.database {
+            DatabaseLocation::Postgres(url) => {
+                let scratch = ScratchSchema::prepare(url, "bench", scenario).await?;
+                config.database_connection.schema = Some(scratch.name.clone());
+                // A served PostgreSQL database needs its master key given, not made.
+                config.master_key = Some(crate::credentials::MasterKey::generate().to_text());
+                Some(scratch)
+            }
+            DatabaseLocation::Sqlite(_) => None,
+        };
         tune(&mut config);
         let (server, address) = if own_process {
             let child = ChildServer::start(&config, &placement.server_wrapper).await?;
@@ -135,6 +148,7 @@ impl System {
                 .build()
                 .map_err(|err| format!("cannot build the HTTP client: {err}"))?,
             _data: data,
+            scratch,
         })
     }
 
@@ -143,6 +157,11 @@ impl System {
         match self.server {
             Running::InProcess(server) => server.stop().await,
             Running::Child(child) => child.stop().await,
+        }
+        if let Some(scratch) = self.scratch {
+            if let Err(err) = scratch.drop().await {
+                eprintln!("bench: {err}");
+            }
         }
     }
 

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod partner_client;
+pub mod postgres;
 pub mod receiver;
+pub mod tcp_proxy;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -126,6 +128,11 @@ impl Serve {
     /// The process's stderr so far.
     pub fn log_text(&self) -> String {
         self.log.lock().expect("log").join("\n")
+    }
+
+    /// The process id, e.g. to signal a process other handles still share.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`.

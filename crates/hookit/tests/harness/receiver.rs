@@ -22,6 +22,8 @@ pub enum Behaviour {
     Hang,
     /// This status to every request.
     Status(u16),
+    /// Never answers the first `n` requests of each event id, then 200.
+    HangFirst(usize),
 }
 
 /// One request as it arrived.
@@ -162,6 +164,8 @@ async fn handle(
             Behaviour::FailFirst(_) => 200,
             Behaviour::Hang => 0,
             Behaviour::Status(code) => *code,
+            Behaviour::HangFirst(n) if seen <= *n => 0,
+            Behaviour::HangFirst(_) => 200,
         };
         inner.received.push(Received {
             path,
