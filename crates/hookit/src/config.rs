@@ -8,15 +8,15 @@
 
 mod auth;
 mod console;
-mod http;
 mod database;
+mod http;
 mod layers;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
 pub use console::{ConsoleArgs, ConsoleSettings};
-pub use http::{HttpArgs, HttpSettings};
 pub use database::{DatabaseArgs, DatabaseSettings};
+pub use http::{HttpArgs, HttpSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
