@@ -110,10 +110,11 @@ pub struct WebhookSecretKey {
     /// The same key in the Standard Webhooks form (`whsec_` + base64 of the
     /// `webhook_secret_key` string's bytes).
     webhook_secret_standard: String,
-    /// When `x-klikit-signature` switches to the new key (milliseconds since the Unix
-    /// epoch): the end of the grace window, or now without one. Until then it is made
-    /// with the previous key, and `webhook-signature` carries both.
-    switch_at: i64,
+    /// When `x-klikit-signature` switches to the new key (RFC 3339 UTC): the end of
+    /// the grace window, or now without one. Until then it is made with the previous
+    /// key, and `webhook-signature` carries both.
+    #[schema(format = DateTime)]
+    switch_at: String,
 }
 
 /// What a bulk replay did.

@@ -14,6 +14,10 @@ fn id_pattern(kind: IdKind) -> String {
 /// What an `Idempotency-Key` must be: 1 to 255 visible ASCII characters.
 const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
+/// A minted operator token's name: not `root`, the bootstrap token's (said as a
+/// pattern: the 3.1 model the document is checked against has no `not`).
+const MINTED_TOKEN_NAME_PATTERN: &str = "^(?!root$)[a-z0-9_-]{1,64}$";
+
 /// Writes the server's rules into `document`.
 pub(super) fn state(document: &mut Value) {
     optional_bodies(document);
@@ -40,6 +44,17 @@ pub(super) fn state(document: &mut Value) {
             schema[key] = value;
         }
     };
+    // A duration with its unit, as every duration setting takes it.
+    set(
+        "RotateWebhookSecret/properties/grace",
+        "pattern",
+        json!("^[0-9]+(ms|s|m|h|d)$"),
+    );
+    set(
+        "TestWebhookRequest/properties/event_type",
+        "enum",
+        json!(klikit_webhook::EventType::ALL.map(|event| event.as_str())),
+    );
     set("IngestChange", "additionalProperties", json!(false));
     set("IngestBatch", "additionalProperties", json!(false));
     set("IngestOrder/properties/id", "minimum", json!(1));
@@ -50,12 +65,10 @@ pub(super) fn state(document: &mut Value) {
     // Trimmed, then 1 to 200 characters.
     set("CreatePartner/properties/name", "pattern", json!("\\S"));
     set("CreatePartner/properties/name", "maxLength", json!(200));
-    // Not `root`, the bootstrap token's name (said as a pattern: the 3.1 model the
-    // document is checked against has no `not`).
     set(
         "MintToken/properties/name",
         "pattern",
-        json!("^(?!root$)[a-z0-9_-]{1,64}$"),
+        json!(MINTED_TOKEN_NAME_PATTERN),
     );
     set(
         "PutMapping/properties/url",
@@ -108,10 +121,42 @@ pub(super) fn state(document: &mut Value) {
 
 /// Request bodies the server takes as optional.
 pub(super) fn optional_bodies(document: &mut Value) {
-    if let Some(body) =
-        document.pointer_mut("/paths/~1v1~1operator~1deliveries~1replay/post/requestBody")
-    {
-        body["required"] = json!(false);
+    for path in ["replay", "retry"] {
+        let pointer = format!("/paths/~1v1~1operator~1deliveries~1{path}/post/requestBody");
+        if let Some(body) = document.pointer_mut(&pointer) {
+            body["required"] = json!(false);
+        }
+    }
+    retry_filter(document);
+}
+
+/// A bulk retry takes the list's filters but not its paging, and only pending
+/// deliveries can be retried: its body is the list's query without `cursor` and
+/// `limit`, and with `state` only `pending`.
+fn retry_filter(document: &mut Value) {
+    let Some(mut filter) = document
+        .pointer("/components/schemas/DeliveryQuery")
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(properties) = filter.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.remove("cursor");
+        properties.remove("limit");
+        properties.insert(
+            "state".into(),
+            json!({ "type": ["string", "null"], "enum": ["pending", null] }),
+        );
+        if let Some(partner) = properties.get_mut("partner_id") {
+            partner["pattern"] = json!(id_pattern(IdKind::Partner));
+        }
+    }
+    filter["description"] = json!("Filters selecting the pending deliveries to retry now.");
+    document["components"]["schemas"]["RetryFilter"] = filter;
+    if let Some(schema) = document.pointer_mut(
+        "/paths/~1v1~1operator~1deliveries~1retry/post/requestBody/content/application~1json/schema",
+    ) {
+        *schema = json!({ "$ref": "#/components/schemas/RetryFilter" });
     }
 }
 
@@ -129,6 +174,17 @@ fn parameter_rules(path: &str, parameter: &mut Value) {
             schema["minimum"] = json!(1);
         }
         ("query", "cursor") => schema["pattern"] = json!(id_pattern(IdKind::Event)),
+        // `root` is configured, not minted: it cannot be revoked through the API.
+        ("path", "name") if path.starts_with("/v1/operator/tokens/") => {
+            schema["pattern"] = json!(MINTED_TOKEN_NAME_PATTERN);
+        }
+        // Where a filter is declared as plain text, it still takes only these names.
+        ("query", "event_type") if schema.get("$ref").is_none() => {
+            schema["enum"] = json!(klikit_webhook::EventType::ALL.map(|event| event.as_str()));
+        }
+        ("query", "state") if schema.get("$ref").is_none() => {
+            schema["enum"] = json!(["pending", "delivered", "dead"]);
+        }
         ("query", "partner_id") => schema["pattern"] = json!(id_pattern(IdKind::Partner)),
         ("query", "page") if path == "/v1/operator/audit" => {
             schema["format"] = json!("int64");
