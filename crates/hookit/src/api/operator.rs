@@ -4,7 +4,7 @@
 //! the operator token that made it.
 
 mod deliveries;
-mod partners;
+pub(crate) mod partners;
 mod retry;
 mod test_webhook;
 mod tokens;

@@ -8,11 +8,10 @@ use super::deliveries::checked;
 use super::layout::{self, Chrome};
 use super::session::{OperatorForm, OperatorSession};
 use crate::api::AppState;
-use crate::credentials::{self, PartnerCredentials};
+use crate::api::operator::partners::{checked_partner_name, issue_partner};
+use crate::credentials;
 use crate::ids::IdKind;
-use crate::store::{
-    Mapping, NewMapping, NewPartner, Partner, SignatureScheme, WebhookSecretRotation, now_millis,
-};
+use crate::store::{Mapping, NewMapping, Partner, SignatureScheme, WebhookSecretRotation};
 use crate::target_policy;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -81,36 +80,14 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     form: OperatorForm,
 ) -> Result<Html<String>, ConsoleError> {
-    let name = form.fields.required("name")?.to_owned();
-    if name.chars().count() > 200 {
-        return Err(ConsoleError::invalid("name", "must be 1 to 200 characters"));
-    }
-    let PartnerCredentials {
-        partner_key,
-        secret_key,
-        webhook_secret_key,
-    } = credentials::generate_partner_credentials();
-    let id = IdKind::Partner.generate();
-    let partner = state
-        .store
-        .create_partner(
-            NewPartner {
-                webhook_secret_encrypted: state
-                    .master_key
-                    .encrypt(webhook_secret_key.expose().as_bytes(), id.as_bytes()),
-                id: id.clone(),
-                name: name.clone(),
-                partner_key,
-                secret_hash: credentials::hash_secret(secret_key.expose()),
-                signature_scheme: SignatureScheme::default(),
-                now: now_millis(),
-            },
-            form.session
-                .operator
-                .audit("partner.created", &id, json!({ "name": name })),
-        )
-        .await?;
-    tracing::info!(partner_id = %partner.id, "partner created");
+    let name = checked_partner_name(form.fields.required("name")?)?;
+    let (partner, secret_key, webhook_secret_key) = issue_partner(
+        &state,
+        &form.session.operator,
+        name,
+        SignatureScheme::default(),
+    )
+    .await?;
     let content = html! {
         p class="notice" role="status" { "Partner " strong { (partner.name) } " created. Copy the secrets now: they are shown only on this page, never again." }
         div class="card" {

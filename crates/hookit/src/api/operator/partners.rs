@@ -9,9 +9,9 @@ use crate::api::openapi::{
     DeletedMappingData, ErrorBody, EventTypeName, IssuedPartnerData, MappingData, MappingListData,
     PartnerData, PartnerListData, SecretKeyData, SignatureSchemeName,
 };
-use crate::credentials::{self, PartnerCredentials};
+use crate::credentials::{self, PartnerCredentials, Secret};
 use crate::ids::IdKind;
-use crate::store::{NewMapping, NewPartner, now_millis};
+use crate::store::{NewMapping, NewPartner, Partner, SignatureScheme, StoreError, now_millis};
 use crate::target_policy;
 use axum::Extension;
 use axum::Json;
@@ -34,6 +34,55 @@ pub(super) struct CreatePartner {
     signature_scheme: Option<String>,
 }
 
+/// A partner's name as stored: trimmed, 1 to 200 characters.
+pub(crate) fn checked_partner_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 200 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates a partner with fresh credentials, audited as `operator` — for the API and
+/// the console alike. Answers the partner with its two secrets, which exist only here:
+/// the store keeps a hash of the API secret and the webhook secret encrypted.
+pub(crate) async fn issue_partner(
+    state: &AppState,
+    operator: &Operator,
+    name: String,
+    signature_scheme: SignatureScheme,
+) -> Result<(Partner, Secret, Secret), StoreError> {
+    let PartnerCredentials {
+        partner_key,
+        secret_key,
+        webhook_secret_key,
+    } = credentials::generate_partner_credentials();
+    let id = IdKind::Partner.generate();
+    let audit = operator.audit("partner.created", &id, json!({ "name": name }));
+    let partner = state
+        .store
+        .create_partner(
+            NewPartner {
+                webhook_secret_encrypted: state
+                    .master_key
+                    .encrypt(webhook_secret_key.expose().as_bytes(), id.as_bytes()),
+                id,
+                name,
+                partner_key,
+                secret_hash: credentials::hash_secret(secret_key.expose()),
+                signature_scheme,
+                now: now_millis(),
+            },
+            audit,
+        )
+        .await?;
+    tracing::info!(partner_id = %partner.id, "partner created");
+    Ok((partner, secret_key, webhook_secret_key))
+}
+
 #[utoipa::path(
     post,
     path = "/partners",
@@ -50,13 +99,7 @@ pub(super) async fn create_partner(
     Extension(operator): Extension<Operator>,
     body: JsonBody<CreatePartner>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let name = body.value.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must be 1 to 200 characters",
-        ));
-    }
+    let name = checked_partner_name(&body.value.name)?;
     let signature_scheme = body
         .value
         .signature_scheme
@@ -64,30 +107,8 @@ pub(super) async fn create_partner(
         .map(parse_scheme)
         .transpose()?
         .unwrap_or_default();
-    let PartnerCredentials {
-        partner_key,
-        secret_key,
-        webhook_secret_key,
-    } = credentials::generate_partner_credentials();
-    let id = IdKind::Partner.generate();
-    let partner = state
-        .store
-        .create_partner(
-            NewPartner {
-                webhook_secret_encrypted: state
-                    .master_key
-                    .encrypt(webhook_secret_key.expose().as_bytes(), id.as_bytes()),
-                id: id.clone(),
-                name: name.clone(),
-                partner_key,
-                secret_hash: credentials::hash_secret(secret_key.expose()),
-                signature_scheme,
-                now: now_millis(),
-            },
-            operator.audit("partner.created", &id, json!({ "name": name })),
-        )
-        .await?;
-    tracing::info!(partner_id = %partner.id, "partner created");
+    let (partner, secret_key, webhook_secret_key) =
+        issue_partner(&state, &operator, name, signature_scheme).await?;
     let mut answer = json!(partner);
     answer["secret_key"] = json!(secret_key.expose());
     answer["webhook_secret_key"] = json!(webhook_secret_key.expose());
