@@ -3,12 +3,13 @@
 //!
 //! - [`client`]: finds the operator token and speaks HTTP to a running `hookit serve`.
 //! - [`table`]: aligned columns and times for the human output.
-//! - `partner`, `map`, `deliveries`, `audit`: one module per command; each prints the server's
+//! - `partner`, `map`, `deliveries`, `endpoints`, `audit`: one module per command; each prints the server's
 //!   `data` as a table by default, or as pretty JSON with `--json`.
 
 mod audit;
 pub mod client;
 mod deliveries;
+mod endpoints;
 mod map;
 mod partner;
 pub mod table;
@@ -78,6 +79,21 @@ pub struct DeliveriesArgs {
     server: ServerArgs,
     #[command(subcommand)]
     command: deliveries::DeliveriesCommand,
+}
+
+/// Arguments of `hookit endpoints`.
+#[derive(Debug, clap::Args)]
+pub struct EndpointsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(subcommand)]
+    command: endpoints::EndpointsCommand,
+}
+
+/// Runs `hookit endpoints …`.
+pub async fn endpoints(args: EndpointsArgs) -> Result<(), CliError> {
+    let client = OperatorClient::connect(&args.server)?;
+    endpoints::run(&client, args.server.json, args.command).await
 }
 
 /// Arguments of `hookit audit`.

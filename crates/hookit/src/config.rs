@@ -9,6 +9,7 @@
 mod auth;
 mod console;
 mod database;
+mod endpoint_health;
 mod http;
 mod layers;
 mod values;
@@ -16,6 +17,7 @@ mod values;
 pub use auth::{AuthArgs, AuthSettings};
 pub use console::{ConsoleArgs, ConsoleSettings};
 pub use database::{DatabaseArgs, DatabaseSettings};
+pub use endpoint_health::EndpointHealthArgs;
 pub use http::{HttpArgs, HttpSettings};
 
 pub use values::{
@@ -140,6 +142,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub endpoint_health: EndpointHealthArgs,
+    #[command(flatten)]
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub http: HttpArgs,
@@ -174,6 +178,8 @@ pub struct ServeConfig {
     pub per_url_concurrency: usize,
     pub slow_host_share: f64,
     pub freshness_skew: Duration,
+    /// When circuits open and endpoints are disabled.
+    pub endpoint_policy: crate::store::EndpointPolicy,
     /// Throttling of failed authentications.
     pub auth: AuthSettings,
     /// The web console.
@@ -261,7 +267,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 31] = [
+const FILE_SETTINGS: [&Setting; 35] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -278,6 +284,10 @@ const FILE_SETTINGS: [&Setting; 31] = [
     &PER_URL_CONCURRENCY,
     &SLOW_HOST_SHARE,
     &FRESHNESS_SKEW,
+    &endpoint_health::BREAKER_FAILURES,
+    &endpoint_health::BREAKER_MIN_FAILING,
+    &endpoint_health::BREAKER_COOLDOWN,
+    &endpoint_health::DISABLE_AFTER,
     &auth::AUTH_FAILURE_WINDOW,
     &auth::AUTH_FAILURES_PER_KEY,
     &auth::AUTH_FAILURES_PER_ADDRESS,
@@ -421,6 +431,7 @@ impl ServeConfig {
                     values::duration_in(s, Duration::ZERO, Duration::from_secs(3600))
                 })?
                 .unwrap_or(defaults.freshness_skew),
+            endpoint_policy: endpoint_health::load(&layers, &args.endpoint_health)?,
             auth: AuthSettings::load(&layers, &args.auth)?,
             console: ConsoleSettings::load(&layers, &args.console)?,
             http: HttpSettings::load(&layers, &args.http)?,
@@ -479,6 +490,7 @@ impl Default for ServeConfig {
             per_url_concurrency: 8,
             slow_host_share: 0.5,
             freshness_skew: Duration::from_secs(5),
+            endpoint_policy: crate::store::EndpointPolicy::default(),
             auth: AuthSettings::default(),
             console: ConsoleSettings::default(),
             http: HttpSettings::default(),

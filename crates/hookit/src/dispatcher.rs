@@ -28,8 +28,8 @@ pub use loop_health::DispatchLoop;
 use crate::credentials::MasterKey;
 use crate::metrics::Metrics;
 use crate::store::{
-    AttemptOutcome, AttemptResult, BatchLimits, ClaimRequest, ClaimedDelivery, HeldLease, Millis,
-    Store, now_millis,
+    AttemptOutcome, AttemptResult, BatchLimits, ClaimRequest, ClaimedDelivery, EndpointPolicy,
+    HeldLease, Millis, Store, now_millis,
 };
 use loop_health::LoopHealth;
 use retry::RetryPolicy;
@@ -53,6 +53,8 @@ pub struct DispatcherSettings {
     /// The share of the workers that slow hosts may hold together (0 < share <= 1).
     pub slow_host_share: f64,
     pub allow_private_targets: bool,
+    /// When circuits open and endpoints are disabled.
+    pub endpoint_policy: EndpointPolicy,
     /// Certificate authorities trusted beside the public roots (`HOOKIT_EXTRA_CA_FILE`).
     pub extra_roots: ExtraRoots,
 }
@@ -156,6 +158,7 @@ impl Dispatcher {
         tasks.spawn(recorder::record_loop(
             Arc::clone(&shared.store),
             Arc::clone(&shared.metrics),
+            shared.settings.endpoint_policy,
             loops.clone(),
             outcomes_rx,
         ));
@@ -391,6 +394,8 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> (Pace, Durat
     let finished_at = now_millis();
     let retry_at = match &report.result {
         AttemptResult::Acknowledged { .. } => None,
+        // A failed probe waits on its circuit, not on its schedule (`endpoint_health`).
+        AttemptResult::Failed { .. } if delivery.probe => Some(finished_at),
         AttemptResult::Failed { retry_after, .. } => {
             shared
                 .retry
@@ -410,6 +415,8 @@ async fn run_attempt(shared: &Shared, delivery: ClaimedDelivery) -> (Pace, Durat
     let outcome = AttemptOutcome {
         event_id: delivery.event_id,
         lease_token: delivery.lease_token,
+        partner_id: delivery.partner_id,
+        probe: delivery.probe,
         attempt_number: delivery.attempt_number,
         url: delivery.url,
         started_at,

@@ -24,6 +24,8 @@ enum Command {
     Deliveries(hookit::cli::DeliveriesArgs),
     /// List the operator actions the server recorded, newest first.
     Audit(hookit::cli::AuditArgs),
+    /// List endpoints (partner, URL) with their health; enable a disabled one.
+    Endpoints(hookit::cli::EndpointsArgs),
     /// Show the whole system working on this machine.
     Demo(hookit::demo::DemoArgs),
     /// Measure end-to-end throughput, latency and memory.
@@ -81,6 +83,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Command::Map(args) => hookit::cli::map(args).await,
         Command::Deliveries(args) => hookit::cli::deliveries(args).await,
         Command::Audit(args) => hookit::cli::audit(args).await,
+        Command::Endpoints(args) => hookit::cli::endpoints(args).await,
         Command::Demo(args) => hookit::demo::run(args).await,
         Command::Bench(args) => hookit::bench::run(args).await,
     }

@@ -51,6 +51,17 @@ struct LoopLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointStateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointTransitionLabels {
+    to: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartnerLabels {
     partner_id: String,
 }
@@ -75,6 +86,8 @@ pub struct Metrics {
     attempt_seconds: Histogram,
     ack_seconds: Histogram,
     batch_orders: Histogram,
+    endpoints: Family<EndpointStateLabels, Gauge>,
+    endpoint_transitions: Family<EndpointTransitionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,8 +141,23 @@ impl Default for Metrics {
             "Orders per delivery, observed at the first attempt",
             batch_orders.clone(),
         );
+        let endpoints = Family::<EndpointStateLabels, Gauge>::default();
+        registry.register(
+            "hookit_endpoints",
+            "Mapped endpoints (partner, URL) by health: healthy, open (circuit open), disabled; \
+             read from the store at scrape time",
+            endpoints.clone(),
+        );
+        let endpoint_transitions = Family::<EndpointTransitionLabels, Counter>::default();
+        registry.register(
+            "hookit_endpoint_transitions",
+            "Endpoint health changes this process recorded, by new state and reason",
+            endpoint_transitions.clone(),
+        );
         Metrics {
             registry,
+            endpoints,
+            endpoint_transitions,
             deliveries,
             ingested,
             auth_failures,
@@ -187,6 +215,27 @@ impl Metrics {
     /// Attempt outcomes that arrived after their lease was lost, and so moved nothing.
     pub fn stale_outcomes(&self, count: u64) {
         self.stale_outcomes.inc_by(count);
+    }
+
+    /// How many mapped endpoints are in each health state now.
+    pub fn endpoint_states(&self, counts: &[(&'static str, i64)]) {
+        for (state, count) in counts {
+            self.endpoints
+                .get_or_create(&EndpointStateLabels {
+                    state: (*state).to_owned(),
+                })
+                .set(*count);
+        }
+    }
+
+    /// An endpoint changed state (`open`, `healthy`, `disabled`) for `reason`.
+    pub fn endpoint_transition(&self, to: &str, reason: &str) {
+        self.endpoint_transitions
+            .get_or_create(&EndpointTransitionLabels {
+                to: to.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Whether the dispatcher loop `name` (`batcher`, `claimer`, `recorder`) is making

@@ -89,6 +89,7 @@ impl Server {
                 per_host_concurrency: config.per_url_concurrency,
                 slow_host_share: config.slow_host_share,
                 allow_private_targets: config.allow_private_targets,
+                endpoint_policy: config.endpoint_policy,
                 extra_roots: config.extra_roots.clone(),
             },
         );

@@ -10,12 +10,16 @@
 //! database. The behavioural test suite every backend must
 //! pass lives in `tests/store_suite/`.
 
+pub mod endpoint_health;
 pub mod freshness;
 pub mod postgres;
 pub mod sqlite;
 pub mod time_text;
 mod types;
 
+pub use endpoint_health::{
+    EndpointHealth, EndpointPolicy, EndpointState, EndpointTransition,
+};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -190,6 +194,25 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a test delivery, due now; the dispatcher attempts it once. Its outcome is
     /// read with [`Store::get_delivery`]; nothing else lists it.
     async fn create_test_delivery(&self, delivery: NewTestDelivery) -> StoreResult<()>;
+    /// Applies each outcome to its endpoint's health (in the order they finished) and
+    /// returns the state changes; disabling an endpoint writes an audit entry in the
+    /// same write. Outcomes whose lease was replaced count too: the attempt was made.
+    async fn record_endpoint_health(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        policy: EndpointPolicy,
+    ) -> StoreResult<Vec<EndpointTransition>>;
+    /// Every mapped endpoint (partner, URL) with its health and pending deliveries, or
+    /// one partner's; by partner, then URL.
+    async fn list_endpoints(&self, partner_id: Option<&str>) -> StoreResult<Vec<EndpointHealth>>;
+    /// Makes an open or disabled endpoint healthy again, so its waiting deliveries go
+    /// out as they fall due. `NotFound` unless the partner maps the URL.
+    async fn enable_endpoint(
+        &self,
+        partner_id: &str,
+        url: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<EndpointHealth>;
     /// Per-partner counts of pending and dead work, for metrics.
     async fn delivery_stats(&self) -> StoreResult<Vec<PartnerDeliveryStats>>;
 

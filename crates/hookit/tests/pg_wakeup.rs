@@ -50,6 +50,7 @@ fn dispatcher_settings() -> DispatcherSettings {
         per_host_concurrency: 4,
         slow_host_share: 0.5,
         allow_private_targets: true,
+        endpoint_policy: Default::default(),
         extra_roots: Default::default(),
     }
 }

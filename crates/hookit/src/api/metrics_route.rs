@@ -77,6 +77,7 @@ async fn metrics(
 ) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let content_type = [("content-type", crate::metrics::CONTENT_TYPE)];
     dispatcher_loops(&state);
+    endpoint_states(&state).await;
     match state.store.delivery_stats().await {
         Ok(stats) => {
             let text =
@@ -93,5 +94,21 @@ async fn metrics(
                 "# the store is unreachable\n".into(),
             )
         }
+    }
+}
+
+/// Sets the endpoint health gauge from the store; on failure the gauge keeps its last
+/// values (the delivery stats read that follows reports the store's trouble).
+async fn endpoint_states(state: &AppState) {
+    use crate::store::EndpointState;
+    if let Ok(endpoints) = state.store.list_endpoints(None).await {
+        let count = |which: EndpointState| {
+            endpoints.iter().filter(|e| e.state == which).count() as i64
+        };
+        state.metrics.endpoint_states(&[
+            ("healthy", count(EndpointState::Healthy)),
+            ("open", count(EndpointState::Open)),
+            ("disabled", count(EndpointState::Disabled)),
+        ]);
     }
 }

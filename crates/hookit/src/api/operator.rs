@@ -4,6 +4,7 @@
 //! the operator token that made it.
 
 mod deliveries;
+mod endpoints;
 pub(crate) mod partners;
 mod retry;
 mod test_webhook;
@@ -25,6 +26,7 @@ use utoipa_axum::routes;
 /// documentation.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
+    use endpoints::*;
     use partners::*;
     use retry::*;
     use test_webhook::*;
@@ -49,6 +51,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
         .routes(routes!(list_audit))
         .routes(routes!(test_partner_webhook))
+        .routes(routes!(list_endpoints))
+        .routes(routes!(enable_endpoint))
 }
 
 /// The operator making a request: the name of the token it presented.

@@ -97,6 +97,9 @@ struct MappingView {
     event_type: String,
     url: String,
     updated_at: String,
+    /// The URL's endpoint health (in lists only).
+    #[serde(default)]
+    endpoint_state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,7 +199,7 @@ async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Res
             return;
         }
         let mut rows = Table::new(&[
-            "ID", "PARTNER", "BRAND", "BRANCH", "EVENT", "URL", "UPDATED",
+            "ID", "PARTNER", "BRAND", "BRANCH", "EVENT", "URL", "STATE", "UPDATED",
         ]);
         for mapping in mappings {
             rows.row(vec![
@@ -208,6 +211,7 @@ async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Res
                     .map_or_else(|| "*".into(), |b| b.to_string()),
                 mapping.event_type,
                 mapping.url,
+                mapping.endpoint_state.unwrap_or_else(|| "healthy".into()),
                 table::time(&mapping.updated_at),
             ]);
         }

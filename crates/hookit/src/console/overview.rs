@@ -6,7 +6,10 @@ use super::layout::{self, Chrome};
 use super::login;
 use super::session::operator_session;
 use crate::api::AppState;
-use crate::store::{DeliveryFilter, DeliveryState, DeliverySummary, Millis, now_millis};
+use crate::store::{
+    DeliveryFilter, DeliveryState, DeliverySummary, EndpointHealth, EndpointState, Millis,
+    now_millis,
+};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -34,6 +37,8 @@ pub(crate) async fn home(
         .map(|p| (p.id.as_str(), p.name.as_str()))
         .collect();
     let stats = state.store.delivery_stats().await?;
+    let mut unhealthy = state.store.list_endpoints(None).await?;
+    unhealthy.retain(|e| e.state != EndpointState::Healthy);
     let content = html! {
         section aria-labelledby="chart-title" {
             h2 id="chart-title" { "Deliveries per minute, last hour" }
@@ -69,12 +74,49 @@ pub(crate) async fn home(
                 }
             }
         }
-        section aria-labelledby="health-title" {
-            h2 id="health-title" { "Endpoint health" }
-            p class="hint" { "Not available yet: URLs whose circuit is open or that were disabled will be listed here once endpoint health exists." }
-        }
+        (endpoint_health(&unhealthy, &names))
     };
     Ok(layout::page("Overview", Chrome::Operator(&session), content).into_response())
+}
+
+/// The URLs whose circuit is open or that hookit disabled, with what waits on them.
+fn endpoint_health(unhealthy: &[EndpointHealth], names: &HashMap<&str, &str>) -> Markup {
+    html! {
+        section aria-labelledby="health-title" {
+            h2 id="health-title" { "Endpoint health" }
+            @if unhealthy.is_empty() {
+                p { "Every mapped URL is healthy." }
+            } @else {
+                div class="scroll" {
+                    table {
+                        thead { tr { th { "Partner" } th { "URL" } th { "State" } th { "Since" } th { "Pending" } th { "Last error" } } }
+                        tbody {
+                            @for e in unhealthy {
+                                tr class={ "endpoint-" (e.state.as_str()) } {
+                                    td { a href={ "/console/partners/" (e.partner_id) } { (names.get(e.partner_id.as_str()).copied().unwrap_or(&e.partner_id)) } }
+                                    td class="mono wrap" { (e.url) }
+                                    td { (state_text(e.state)) }
+                                    td { @if let Some(at) = e.since { (layout::time(at)) } @else { "—" } }
+                                    td { (e.pending) }
+                                    td class="wrap" { (e.last_error.as_deref().unwrap_or("—")) }
+                                }
+                            }
+                        }
+                    }
+                }
+                p class="hint" { "An open circuit gets one probe per cool-down; a disabled URL gets nothing until it is enabled (hookit endpoints enable) or its mapping's URL changes." }
+            }
+        }
+    }
+}
+
+/// An endpoint state in words, readable without colour.
+pub(crate) fn state_text(state: EndpointState) -> &'static str {
+    match state {
+        EndpointState::Healthy => "healthy",
+        EndpointState::Open => "open (circuit open, probing)",
+        EndpointState::Disabled => "disabled",
+    }
 }
 
 /// Deliveries created in the last hour, newest first, and whether that is all of them.

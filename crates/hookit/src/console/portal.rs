@@ -11,7 +11,7 @@ use super::login;
 use super::session::{PartnerSession, partner_session};
 use crate::api::AppState;
 use crate::ids::IdKind;
-use crate::store::{DeliveryDetail, DeliveryFilter};
+use crate::store::{DeliveryDetail, DeliveryFilter, UrlActivity};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
@@ -27,6 +27,7 @@ pub(crate) async fn home(
     };
     let id = session.partner.id.clone();
     let mappings = state.store.list_mappings(Some(&id)).await?;
+    let urls = state.store.partner_url_activity(&id).await?;
     let recent = state
         .store
         .list_deliveries(DeliveryFilter {
@@ -57,12 +58,38 @@ pub(crate) async fn home(
                 }
             }
         }
-        p class="hint" { "URL health, replay of dead deliveries and test webhooks are not available in the portal yet; ask your klikit contact to replay." }
+        (url_health(&urls))
+        p class="hint" { "Replay of dead deliveries and test webhooks are not available in the portal yet; ask your klikit contact to replay." }
         h2 { "Recent deliveries" }
         (delivery_view::table(&recent.deliveries, "/console/partner/deliveries/", None))
         p { a href="/console/partner/deliveries" { "All deliveries →" } }
     };
     Ok(layout::page("My webhooks", Chrome::Partner(&session), content).into_response())
+}
+
+/// Each of the partner's URLs with its endpoint health.
+fn url_health(urls: &[UrlActivity]) -> maud::Markup {
+    html! {
+        @if !urls.is_empty() {
+            h2 { "URL health" }
+            div class="scroll" {
+                table {
+                    thead { tr { th { "URL" } th { "State" } th { "Since" } th { "Pending" } th { "Last error" } } }
+                    tbody {
+                        @for u in urls {
+                            tr class={ "endpoint-" (u.state.as_str()) } {
+                                td class="mono wrap" { (u.url) }
+                                td { (super::overview::state_text(u.state)) }
+                                td { (layout::time(u.state_since.unwrap_or(u.first_mapped_at))) }
+                                td { (u.pending) }
+                                td class="wrap" { (u.last_error.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /console/partner/deliveries`: only this partner's, whatever the query says.

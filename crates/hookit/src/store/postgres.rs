@@ -65,6 +65,7 @@ macro_rules! in_transaction {
 
 mod deliveries;
 mod dispatch;
+mod endpoints;
 mod failure;
 mod ingest;
 mod migrate;

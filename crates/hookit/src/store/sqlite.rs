@@ -20,6 +20,7 @@
 
 mod deliveries;
 mod dispatch;
+mod endpoints;
 mod group_commit;
 mod ingest;
 mod migrate;
@@ -397,6 +398,34 @@ impl Store for SqliteStore {
             dispatch::record_outcomes(tx, &outcomes)
         })
         .await
+    }
+
+    async fn record_endpoint_health(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        policy: EndpointPolicy,
+    ) -> StoreResult<Vec<EndpointTransition>> {
+        self.write_dispatcher(Durability::Bookkeeping, move |tx| {
+            endpoints::record_health(tx, &outcomes, &policy)
+        })
+        .await
+    }
+
+    async fn list_endpoints(&self, partner_id: Option<&str>) -> StoreResult<Vec<EndpointHealth>> {
+        let partner_id = partner_id.map(str::to_owned);
+        self.read(move |conn| endpoints::list(conn, partner_id.as_deref()))
+            .await
+    }
+
+    async fn enable_endpoint(
+        &self,
+        partner_id: &str,
+        url: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<EndpointHealth> {
+        let (partner_id, url) = (partner_id.to_owned(), url.to_owned());
+        self.write(move |tx| endpoints::enable(tx, &partner_id, &url, &audit))
+            .await
     }
 
     async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage> {

@@ -1,5 +1,6 @@
 //! The values the store takes and returns.
 
+use super::EndpointState;
 use klikit_webhook::EventType;
 use serde::Serialize;
 use std::time::Duration;
@@ -286,6 +287,9 @@ pub struct ClaimedDelivery {
     pub order_count: u32,
     /// A test delivery (see [`NewTestDelivery`]): sent marked as a test, attempted once.
     pub test: bool,
+    /// The one attempt an open circuit lets through this cool-down (see
+    /// `endpoint_health`): its failure leaves the retry schedule where it was.
+    pub probe: bool,
 }
 
 /// A test delivery to store: a sample order for a partner to check its endpoint with.
@@ -335,6 +339,11 @@ pub struct AttemptOutcome {
     /// The token of the lease the attempt ran under; if a later claim replaced it, the
     /// attempt is recorded but does not move the delivery.
     pub lease_token: String,
+    /// The partner whose endpoint (with `url`) was attempted, for endpoint health.
+    pub partner_id: String,
+    /// The attempt was an open circuit's probe: a failure does not advance the
+    /// delivery's retry schedule (it waits on the circuit, not on its schedule).
+    pub probe: bool,
     pub attempt_number: u32,
     pub url: String,
     pub started_at: Millis,
@@ -597,6 +606,10 @@ pub struct UrlActivity {
     pub last_error: Option<String>,
     /// Deliveries to this URL not yet acknowledged nor dead.
     pub pending: u64,
+    /// The URL's endpoint health.
+    pub state: EndpointState,
+    /// When it entered that state; `None` if it never failed.
+    pub state_since: Option<Millis>,
 }
 
 /// The latest attempt to a URL.

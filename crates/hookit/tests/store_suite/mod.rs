@@ -48,7 +48,12 @@ macro_rules! store_suite {
             a_grace_rotation_keeps_the_previous_secret_until_the_switch,
             a_rotation_inside_a_grace_window_ends_it, a_rotation_without_grace_forgets_the_previous_secret,
             the_signature_scheme_is_kept_and_changed,
-            the_first_master_key_check_is_kept_and_others_mismatch);
+            the_first_master_key_check_is_kept_and_others_mismatch,
+            the_breaker_opens_only_after_enough_failures_over_long_enough,
+            an_open_circuit_lets_one_probe_per_cooldown_and_a_success_closes_it,
+            a_probe_failure_keeps_the_retry_schedule_where_it_was,
+            a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url,
+            failing_for_disable_after_disables_and_the_orders_later_events_wait_behind_it);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -220,6 +225,8 @@ pub fn outcome(
     AttemptOutcome {
         event_id: delivery.event_id.clone(),
         lease_token: delivery.lease_token.clone(),
+        partner_id: delivery.partner_id.clone(),
+        probe: delivery.probe,
         attempt_number: delivery.attempt_number,
         url: delivery.url.clone(),
         started_at: now,
@@ -256,3 +263,5 @@ mod retry_and_partner_views;
 pub use retry_and_partner_views::*;
 mod webhook_secrets;
 pub use webhook_secrets::*;
+mod endpoint_health;
+pub use endpoint_health::*;

@@ -8,7 +8,7 @@ use super::schemas::{
 };
 use super::store_schemas::{
     AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, IngestItemResult,
-    IngestOutcome, Mapping, Partner,
+    EndpointHealth, IngestOutcome, ListedMapping, Mapping, Partner,
 };
 use utoipa::ToSchema;
 
@@ -45,7 +45,9 @@ data! {
     SecretKeyData(SecretKey): "A new partner API secret, shown once.";
     WebhookSecretKeyData(WebhookSecretKey): "A new webhook signing key, shown once.";
     MappingData(Mapping): "One URL mapping.";
-    MappingListData(Vec<Mapping>): "A partner's URL mappings.";
+    MappingListData(Vec<ListedMapping>): "A partner's URL mappings, each with its URL's endpoint health.";
+    EndpointListData(Vec<EndpointHealth>): "Every mapped endpoint with its health.";
+    EndpointData(EndpointHealth): "One endpoint with its health.";
     DeletedMappingData(DeletedMapping): "What deleting a mapping stopped.";
     DeliveryPageData(DeliveryPage): "A page of deliveries, newest first.";
     DeliveryDetailData(DeliveryDetail): "One delivery with its body and attempts.";

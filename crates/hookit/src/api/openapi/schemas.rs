@@ -303,9 +303,12 @@ pub struct PartnerWebhooks {
 #[allow(dead_code)]
 pub struct PartnerUrl {
     url: String,
-    /// `healthy` (endpoint health is not kept yet).
-    state: String,
-    /// Since when the URL is in this state: when it was first mapped.
+    /// The URL's endpoint health: `healthy`, `open` (its circuit is open: hookit
+    /// sends one probe per cool-down until one succeeds) or `disabled` (nothing is sent
+    /// until klikit enables it again).
+    state: super::store_schemas::EndpointState,
+    /// Since when the URL is in this state; for a URL that never failed, when it was
+    /// first mapped.
     since: crate::store::Millis,
     /// The error of the latest failed attempt to this URL.
     last_error: Option<String>,

@@ -44,6 +44,44 @@ pub struct Mapping {
     pub updated_at: Millis,
 }
 
+/// A mapping as the list shows it: with its URL's endpoint health.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ListedMapping {
+    #[serde(flatten)]
+    pub mapping: Mapping,
+    /// The health of the (partner, URL) endpoint this mapping sends to.
+    pub endpoint_state: EndpointState,
+}
+
+/// The health of an endpoint.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum EndpointState {
+    /// Attempts go out as they fall due.
+    Healthy,
+    /// The circuit is open: one probe per cool-down, nothing else.
+    Open,
+    /// Nothing is sent until an operator enables it or the mapping's URL changes.
+    Disabled,
+}
+
+/// One mapped endpoint (partner, URL) and its health.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EndpointHealth {
+    pub partner_id: String,
+    pub url: String,
+    pub state: EndpointState,
+    /// When it entered its state; `None` for an endpoint that never failed.
+    pub since: Option<Millis>,
+    /// The error of its latest failed attempt, while it has one on record.
+    pub last_error: Option<String>,
+    /// Its deliveries not yet acknowledged nor dead.
+    pub pending: u64,
+}
+
 /// What deleting a mapping did.
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
@@ -232,6 +270,17 @@ mod tests {
                     webhook_secret_switch_at: None,
                     created_at: 0,
                     updated_at: 0,
+                }),
+            ),
+            (
+                schema_fields::<super::EndpointHealth>(),
+                value_fields(store::EndpointHealth {
+                    partner_id: "prt_1".into(),
+                    url: "https://a.example/".into(),
+                    state: store::EndpointState::Open,
+                    since: None,
+                    last_error: None,
+                    pending: 0,
                 }),
             ),
             (

@@ -318,7 +318,21 @@ pub(super) async fn list_mappings(
 ) -> Answer {
     checked_id(IdKind::Partner, &id, "id")?;
     state.store.get_partner(&id).await?;
-    Ok(data(state.store.list_mappings(Some(&id)).await?))
+    let mappings = state.store.list_mappings(Some(&id)).await?;
+    let endpoints = state.store.list_endpoints(Some(&id)).await?;
+    let listed: Vec<Value> = mappings
+        .into_iter()
+        .map(|mapping| {
+            let health = endpoints
+                .iter()
+                .find(|e| e.url == mapping.url)
+                .map_or(crate::store::EndpointState::Healthy, |e| e.state);
+            let mut value = json!(mapping);
+            value["endpoint_state"] = json!(health);
+            value
+        })
+        .collect();
+    Ok(data(listed))
 }
 
 #[utoipa::path(

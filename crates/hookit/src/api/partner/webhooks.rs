@@ -57,13 +57,13 @@ pub(super) async fn webhooks(
     Ok(reply(&request_id, data.to_string().into_bytes()))
 }
 
-/// One mapped URL as the partner sees it. Its state is `healthy` until hookit keeps
-/// endpoint health; `since` is then when the URL was first mapped.
+/// One mapped URL as the partner sees it, with its endpoint health; `since` is when it
+/// entered that state, or, for a URL that never failed, when it was first mapped.
 fn url_view(url: &UrlActivity) -> Value {
     json!({
         "url": url.url,
-        "state": "healthy",
-        "since": rfc3339(url.first_mapped_at),
+        "state": url.state.as_str(),
+        "since": rfc3339(url.state_since.unwrap_or(url.first_mapped_at)),
         "last_error": url.last_error,
         "last_attempt": url.last_attempt.as_ref().map(|a| json!({
             "status_code": a.status_code,

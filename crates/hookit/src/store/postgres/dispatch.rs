@@ -179,21 +179,25 @@ pub(super) async fn claim_due(
     conn: &mut PgConnection,
     claim: &mut ClaimRequest,
 ) -> PgResult<Vec<ClaimedDelivery>> {
-    let candidates: Vec<(String, String)> = sqlx::query_as(
-        "SELECT d.id, m.url
+    // Endpoint health (`endpoints.rs`): open circuits pass only their due probe,
+    // disabled endpoints nothing.
+    let candidates: Vec<(String, String, String, bool)> = sqlx::query_as(&format!(
+        "SELECT d.id, m.url, d.partner_id, coalesce(e.state = 'open' AND NOT d.test, false)
          FROM deliveries d
          JOIN mappings m ON m.id = d.mapping_id
          JOIN partners p ON p.id = d.partner_id
+         LEFT JOIN endpoints e ON e.partner_id = d.partner_id AND e.url = m.url
          WHERE d.state = 'pending' AND d.next_attempt_at <= $1
            AND (d.lease_until IS NULL OR d.lease_until <= $1)
-           AND p.enabled
+           AND p.enabled AND {claimable}
            AND m.url <> ALL($2)
            AND m.host <> ALL($3)
            AND ($4::text[] IS NULL OR m.host = ANY($4))
          ORDER BY d.next_attempt_at
          LIMIT $5
          FOR UPDATE OF d SKIP LOCKED",
-    )
+        claimable = super::endpoints::CLAIMABLE
+    ))
     .bind(claim.now)
     .bind(&claim.saturated_urls)
     .bind(&claim.saturated_hosts)
@@ -201,23 +205,26 @@ pub(super) async fn claim_due(
     .bind((claim.limit * CLAIM_WINDOW_FACTOR).min(4096) as i64)
     .fetch_all(&mut *conn)
     .await?;
-    let mut taken: Vec<(String, String, String)> = Vec::new();
-    for (event_id, url) in candidates {
+    let mut taken: Vec<(String, String, String, bool)> = Vec::new();
+    for (event_id, url, partner_id, probe) in candidates {
         if taken.len() == claim.limit {
             break;
         }
         if !(claim.accept)(&url) {
             continue;
         }
+        if probe && !super::endpoints::take_probe(&mut *conn, &partner_id, &url, claim.now).await? {
+            continue;
+        }
         let lease_token = format!("lse_{}", uuid::Uuid::now_v7().simple());
-        taken.push((event_id, lease_token, url));
+        taken.push((event_id, lease_token, url, probe));
     }
     if taken.is_empty() {
         return Ok(Vec::new());
     }
     let lease_until = claim.now + claim.lease.as_millis() as i64;
-    let ids: Vec<&str> = taken.iter().map(|(id, _, _)| id.as_str()).collect();
-    let tokens: Vec<&str> = taken.iter().map(|(_, token, _)| token.as_str()).collect();
+    let ids: Vec<&str> = taken.iter().map(|(id, ..)| id.as_str()).collect();
+    let tokens: Vec<&str> = taken.iter().map(|(_, token, ..)| token.as_str()).collect();
     // The previous secret is read only while its grace window is open at the claim;
     // the attempt compares the switch time with its own clock.
     let rows = sqlx::query(
@@ -253,6 +260,7 @@ pub(super) async fn claim_due(
                 webhook_secret_switch_at: row.try_get(10)?,
                 signature_scheme: signature_scheme(row.try_get(11)?)?,
                 test: row.try_get(12)?,
+                probe: false,
                 attempt_number: u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(u32::MAX),
                 retry_index: u32::try_from(row.try_get::<i64, _>(5)?).unwrap_or(u32::MAX),
                 first_ingested_at: row.try_get(6)?,
@@ -263,10 +271,11 @@ pub(super) async fn claim_due(
     // In due order, as the candidates came.
     Ok(taken
         .into_iter()
-        .filter_map(|(event_id, lease_token, url)| {
+        .filter_map(|(event_id, lease_token, url, probe)| {
             leased.remove(&event_id).map(|mut delivery| {
                 delivery.lease_token = lease_token;
                 delivery.url = url;
+                delivery.probe = probe;
                 delivery
             })
         })

@@ -55,7 +55,18 @@ pub(super) async fn url_activity(
         .bind(&url)
         .fetch_one(&mut *conn)
         .await?;
+        let health: Option<(String, Option<Millis>)> =
+            sqlx::query_as("SELECT state, since FROM endpoints WHERE partner_id = $1 AND url = $2")
+                .bind(partner_id)
+                .bind(&url)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (state, state_since) = health.map_or((EndpointState::Healthy, None), |(state, since)| {
+            (EndpointState::parse(Some(&state)), since)
+        });
         activity.push(UrlActivity {
+            state,
+            state_since,
             last_attempt,
             last_error,
             pending: pending as u64,

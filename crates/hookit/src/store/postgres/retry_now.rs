@@ -43,6 +43,7 @@ pub(super) async fn retry_one(
         ))
         .into());
     }
+    super::endpoints::retry_as_probe(&mut *conn, event_id, now).await?;
     let row = sqlx::query(&format!(
         "UPDATE deliveries d SET next_attempt_at = $2 WHERE d.id = $1
          RETURNING {SUMMARY_COLUMNS}"

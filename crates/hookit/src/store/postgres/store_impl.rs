@@ -201,6 +201,34 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn record_endpoint_health(
+        &self,
+        outcomes: Vec<AttemptOutcome>,
+        policy: EndpointPolicy,
+    ) -> StoreResult<Vec<EndpointTransition>> {
+        in_transaction!(self, |conn| endpoints::record_health(
+            conn, &outcomes, &policy
+        ))
+    }
+
+    async fn list_endpoints(&self, partner_id: Option<&str>) -> StoreResult<Vec<EndpointHealth>> {
+        read!(self, |conn| endpoints::list(conn, partner_id))
+    }
+
+    async fn enable_endpoint(
+        &self,
+        partner_id: &str,
+        url: &str,
+        audit: AuditEntry,
+    ) -> StoreResult<EndpointHealth> {
+        in_transaction!(self, |conn| async {
+            let health = endpoints::enable(&mut *conn, partner_id, url, &audit).await?;
+            // Its waiting deliveries can be claimed now.
+            self.notify_work(conn).await?;
+            PgResult::Ok(health)
+        })
+    }
+
     async fn list_deliveries(&self, filter: DeliveryFilter) -> StoreResult<DeliveryPage> {
         read!(self, |conn| deliveries::list(conn, &filter))
     }

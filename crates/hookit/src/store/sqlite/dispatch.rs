@@ -9,6 +9,7 @@
 //! later change can never be sent before an earlier one has finished, and an order
 //! appears at most once per delivery.
 
+use super::endpoints;
 use crate::ids::IdKind;
 use crate::store::*;
 use klikit_webhook::EventType;
@@ -184,21 +185,25 @@ pub(super) fn claim_due(
     let saturated_urls = list(&claim.saturated_urls);
     let saturated_hosts = list(&claim.saturated_hosts);
     let only_hosts = claim.only_hosts.as_deref().map(list);
+    // Endpoint health (`endpoints.rs`): open circuits pass only their due probe,
+    // disabled endpoints nothing.
     let candidates = tx
-        .prepare_cached(
-            "SELECT d.id, m.url
+        .prepare_cached(&format!(
+            "SELECT d.id, m.url, d.partner_id, ifnull(e.state = 'open' AND d.test = 0, 0)
              FROM deliveries d
              JOIN mappings m ON m.id = d.mapping_id
              JOIN partners p ON p.id = d.partner_id
+             LEFT JOIN endpoints e ON e.partner_id = d.partner_id AND e.url = m.url
              WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
                AND (d.lease_until IS NULL OR d.lease_until <= ?1)
-               AND p.enabled = 1
+               AND p.enabled = 1 AND {claimable}
                AND m.url NOT IN (SELECT value FROM json_each(?2))
                AND m.host NOT IN (SELECT value FROM json_each(?3))
                AND (?4 IS NULL OR m.host IN (SELECT value FROM json_each(?4)))
              ORDER BY d.next_attempt_at
              LIMIT ?5",
-        )?
+            claimable = endpoints::CLAIMABLE
+        ))?
         .query_map(
             params![
                 claim.now,
@@ -207,7 +212,14 @@ pub(super) fn claim_due(
                 only_hosts,
                 (claim.limit * CLAIM_WINDOW_FACTOR).min(4096) as i64
             ],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, bool>(3)?,
+                ))
+            },
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let lease_until = claim.now + claim.lease.as_millis() as i64;
@@ -226,11 +238,14 @@ pub(super) fn claim_due(
          FROM partners WHERE id = ?1",
     )?;
     let mut claimed = Vec::new();
-    for (event_id, url) in candidates {
+    for (event_id, url, partner_id, probe) in candidates {
         if claimed.len() == claim.limit {
             break;
         }
         if !(claim.accept)(&url) {
+            continue;
+        }
+        if probe && !endpoints::take_probe(tx, &partner_id, &url, claim.now)? {
             continue;
         }
         let lease_token = format!("lse_{}", uuid::Uuid::now_v7().simple());
@@ -251,6 +266,7 @@ pub(super) fn claim_due(
                 first_ingested_at: row.get(6)?,
                 order_count: row.get(7)?,
                 test: row.get(8)?,
+                probe,
             })
         })?;
         secret.query_row(params![delivery.partner_id, claim.now], |row| {
@@ -305,6 +321,8 @@ pub(super) fn record_outcomes(
             (AttemptResult::Acknowledged { .. }, _) => {
                 ("delivered", None, None, Some(outcome.finished_at))
             }
+            // A failed probe waits on its circuit, its retry schedule where it was.
+            (AttemptResult::Failed { .. }, _) if outcome.probe => ("pending", None, None, None),
             (AttemptResult::Failed { .. }, Some(at)) => ("pending", None, Some(at), None),
             (AttemptResult::Failed { .. }, None) => (
                 "dead",

@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_webhook_secret_rotation.sql"),
     include_str!("0007_test_deliveries.sql"),
     include_str!("0008_settings.sql"),
+    // 0009 is the retention migration, kept for it.
+    include_str!("0010_endpoint_health.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the

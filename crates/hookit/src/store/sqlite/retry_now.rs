@@ -39,6 +39,7 @@ pub(super) fn retry_one(
             summary.attempt_count
         )));
     }
+    super::endpoints::retry_as_probe(tx, event_id, now)?;
     tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
         .execute(params![event_id, now])?;
     tx.prepare_cached(&format!(

@@ -19,6 +19,8 @@ fn destination(
         (AttemptResult::Acknowledged { .. }, _) => {
             ("delivered", None, None, Some(outcome.finished_at))
         }
+        // A failed probe waits on its circuit, its retry schedule where it was.
+        (AttemptResult::Failed { .. }, _) if outcome.probe => ("pending", None, None, None),
         (AttemptResult::Failed { .. }, Some(at)) => ("pending", None, Some(at), None),
         (AttemptResult::Failed { .. }, None) => (
             "dead",
