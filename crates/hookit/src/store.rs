@@ -17,9 +17,7 @@ pub mod sqlite;
 pub mod time_text;
 mod types;
 
-pub use endpoint_health::{
-    EndpointHealth, EndpointPolicy, EndpointState, EndpointTransition,
-};
+pub use endpoint_health::{EndpointHealth, EndpointPolicy, EndpointState, EndpointTransition};
 pub use types::*;
 
 use async_trait::async_trait;

@@ -108,7 +108,7 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         };
         assert_eq!(env, &expected, "flag --{long}");
     }
-    assert_eq!(envs.len(), 36);
+    assert_eq!(envs.len(), 40);
 
     let cli = Cli::try_parse_from(["hookit", "--allow-private-targets", "--tick=5ms"])?;
     assert_eq!(cli.serve.allow_private_targets.as_deref(), Some("true"));
@@ -123,6 +123,34 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         !format!("{cli:?}").contains("\"t\""),
         "tokens never reach Debug output"
     );
+    Ok(())
+}
+
+#[test]
+fn endpoint_health_settings_take_milliseconds_and_refuse_nonsense() -> TestResult {
+    let cli = Cli::try_parse_from([
+        "hookit",
+        "--breaker-failures=3",
+        "--breaker-min-failing=100ms",
+        "--breaker-cooldown=250ms",
+        "--disable-after=2s",
+    ])?;
+    let policy = ServeConfig::load(&cli.serve)?.endpoint_policy;
+    assert_eq!(policy.failures, 3);
+    assert_eq!(policy.min_failing, Duration::from_millis(100));
+    assert_eq!(policy.cooldown, Duration::from_millis(250));
+    assert_eq!(policy.disable_after, Duration::from_secs(2));
+    let defaults = ServeConfig::load(&Cli::try_parse_from(["hookit"])?.serve)?.endpoint_policy;
+    assert_eq!(
+        (defaults.failures, defaults.min_failing, defaults.cooldown),
+        (20, Duration::from_secs(300), Duration::from_secs(30))
+    );
+    assert_eq!(defaults.disable_after, Duration::from_secs(5 * 86_400));
+    let cli = Cli::try_parse_from(["hookit", "--breaker-cooldown=2h"])?;
+    let refused = ServeConfig::load(&cli.serve)
+        .expect_err("over 30m")
+        .to_string();
+    assert!(refused.contains("HOOKIT_BREAKER_COOLDOWN"), "{refused}");
     Ok(())
 }
 

@@ -477,3 +477,73 @@ async fn bulk_replay_by_the_filter_replays_the_partners_dead_deliveries_under_th
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn the_overview_lists_unhealthy_urls_and_the_portal_shows_its_own_urls_health() {
+    let (_dir, serve) = start();
+    let receiver = harness::receiver::Receiver::start().await;
+    receiver.set("/gone", harness::receiver::Behaviour::Status(410));
+    let (id, _, issued) = serve.create_partner("Gone").await;
+    let (other, _, _) = serve.create_partner("Fine").await;
+    let gone = receiver.url("/gone");
+    let fine = receiver.url("/fine");
+    serve
+        .map(&id, 81, Some(1), "klikit.order.created.v2", &gone)
+        .await;
+    serve
+        .map(&other, 82, Some(1), "klikit.order.created.v2", &fine)
+        .await;
+    let mut console = Console::new(&serve);
+    assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
+    let healthy = console.get("/console/").await;
+    assert!(
+        healthy.text.contains("Every mapped URL is healthy."),
+        "{}",
+        healthy.text
+    );
+    assert_eq!(
+        serve
+            .ingest("klikit.order.created.v2", harness::order(8101, 81, 1, 1))
+            .await
+            .0,
+        202
+    );
+    // A 410 disables the URL at once.
+    harness::eventually_async(std::time::Duration::from_secs(15), || async {
+        let (_, body) = serve.operator(Method::GET, "/endpoints", None).await;
+        body["data"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|e| e["state"] == "disabled"))
+            .then_some(())
+    })
+    .await;
+
+    let overview = console.get("/console/").await;
+    let health = overview
+        .text
+        .split("id=\"health-title\"")
+        .nth(1)
+        .expect("the endpoint health section");
+    assert!(health.contains(&gone), "{health}");
+    assert!(health.contains("disabled"), "{health}");
+    assert!(
+        !health.contains(&fine),
+        "healthy URLs are not listed: {health}"
+    );
+
+    let mut portal = Console::new(&serve);
+    let key = issued["partner_key"].as_str().expect("key");
+    let secret = issued["secret_key"].as_str().expect("secret");
+    assert_eq!(portal.partner_login(key, secret).await.status, 303);
+    let home = portal.get("/console/partner/").await;
+    let urls = home
+        .text
+        .split("URL health")
+        .nth(1)
+        .expect("the URL health section");
+    assert!(urls.contains(&gone) && urls.contains("disabled"), "{urls}");
+    assert!(
+        !home.text.contains(&fine),
+        "another partner's URL is never shown"
+    );
+}

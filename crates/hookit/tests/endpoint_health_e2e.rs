@@ -21,7 +21,10 @@ fn health_env() -> Vec<(&'static str, String)> {
     vec![
         ("HOOKIT_ALLOW_PRIVATE_TARGETS", "true".into()),
         ("HOOKIT_TICK", "20ms".into()),
-        ("HOOKIT_RETRY_SCHEDULE", "100ms,100ms,100ms,100ms,100ms".into()),
+        (
+            "HOOKIT_RETRY_SCHEDULE",
+            "100ms,100ms,100ms,100ms,100ms".into(),
+        ),
         ("HOOKIT_ATTEMPT_TIMEOUT", "2s".into()),
         ("HOOKIT_CLAIM_LEASE", "3s".into()),
         ("HOOKIT_BREAKER_FAILURES", "3".into()),
@@ -78,7 +81,12 @@ async fn a_failing_url_trips_is_probed_and_recovers() {
 
     let open = wait_endpoint(&serve, &partner, &url, "open").await;
     assert_eq!(open["pending"], 1, "{open}");
-    assert!(open["last_error"].as_str().is_some_and(|e| e.contains("500")), "{open}");
+    assert!(
+        open["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{open}"
+    );
     let event_id = receiver.on("/flaky")[0].event_id().to_owned();
     // The state shows wherever the URL does.
     let (_, mappings) = serve
@@ -87,7 +95,12 @@ async fn a_failing_url_trips_is_probed_and_recovers() {
     assert_eq!(mappings["data"][0]["endpoint_state"], "open", "{mappings}");
     let webhooks = partner_webhooks(&serve, &created).await;
     assert_eq!(webhooks["data"]["urls"][0]["state"], "open", "{webhooks}");
-    assert!(serve.metrics_text().await.contains("hookit_endpoints{state=\"open\"} 1"));
+    assert!(
+        serve
+            .metrics_text()
+            .await
+            .contains("hookit_endpoints{state=\"open\"} 1")
+    );
 
     // The schedule allows six attempts; the circuit opened at the third. A seventh
     // attempt is a probe that did not use the schedule up.
@@ -152,15 +165,24 @@ async fn a_410_disables_at_once_and_hookit_endpoints_enable_resumes() {
     let waiting = serve.delivery(&event_id).await;
     assert_eq!(waiting["state"], "pending", "waiting, not dead: {waiting}");
     let webhooks = partner_webhooks(&serve, &created).await;
-    assert_eq!(webhooks["data"]["urls"][0]["state"], "disabled", "{webhooks}");
+    assert_eq!(
+        webhooks["data"]["urls"][0]["state"], "disabled",
+        "{webhooks}"
+    );
     let (_, audit) = serve
         .operator(Method::GET, "/audit?action=endpoint.disabled", None)
         .await;
     assert_eq!(audit["data"]["total"], 1, "{audit}");
-    assert_eq!(audit["data"]["entries"][0]["details"]["reason"], "gone", "{audit}");
+    assert_eq!(
+        audit["data"]["entries"][0]["details"]["reason"], "gone",
+        "{audit}"
+    );
 
     let listed = hookit(&serve, &["endpoints", "list"]).await;
-    assert!(listed.contains("STATE") && listed.contains("disabled"), "{listed}");
+    assert!(
+        listed.contains("STATE") && listed.contains("disabled"),
+        "{listed}"
+    );
     let listed_json: Value =
         serde_json::from_str(&hookit(&serve, &["endpoints", "list", "--json"]).await)
             .expect("--json is JSON");
@@ -174,7 +196,11 @@ async fn a_410_disables_at_once_and_hookit_endpoints_enable_resumes() {
     .await;
     assert!(enabled.contains("Enabled"), "{enabled}");
     let arrived = receiver.wait_for("/gone", 2, WAIT).await;
-    assert_eq!(arrived[1].event_id(), event_id, "the waiting delivery resumes");
+    assert_eq!(
+        arrived[1].event_id(),
+        event_id,
+        "the waiting delivery resumes"
+    );
     assert_eq!(
         arrived[1].header("x-klikit-delivery-attempt"),
         "2",

@@ -102,9 +102,8 @@ async fn metrics(
 async fn endpoint_states(state: &AppState) {
     use crate::store::EndpointState;
     if let Ok(endpoints) = state.store.list_endpoints(None).await {
-        let count = |which: EndpointState| {
-            endpoints.iter().filter(|e| e.state == which).count() as i64
-        };
+        let count =
+            |which: EndpointState| endpoints.iter().filter(|e| e.state == which).count() as i64;
         state.metrics.endpoint_states(&[
             ("healthy", count(EndpointState::Healthy)),
             ("open", count(EndpointState::Open)),

@@ -47,7 +47,8 @@ pub async fn run(
 ) -> Result<(), CliError> {
     match command {
         EndpointsCommand::List { partner } => {
-            let query: Vec<(&str, String)> = partner.map(|p| ("partner_id", p)).into_iter().collect();
+            let query: Vec<(&str, String)> =
+                partner.map(|p| ("partner_id", p)).into_iter().collect();
             let data = client.get(&["endpoints"], &query).await?;
             emit(json, data, print_list)
         }
@@ -66,7 +67,9 @@ pub async fn run(
 
 fn print_list(endpoints: Vec<EndpointView>) {
     if endpoints.is_empty() {
-        println!("No endpoints yet; map a URL with `hookit map --partner ID --brand B --event E --url URL`.");
+        println!(
+            "No endpoints yet; map a URL with `hookit map --partner ID --brand B --event E --url URL`."
+        );
         return;
     }
     let mut rows = Table::new(&["PARTNER", "URL", "STATE", "SINCE", "PENDING", "LAST ERROR"]);

@@ -230,7 +230,9 @@ mod tests {
 
     fn outcome(status: Option<u16>, started_at: Millis, finished_at: Millis) -> AttemptOutcome {
         let result = match status {
-            Some(code) if (200..300).contains(&code) => AttemptResult::Acknowledged { status: code },
+            Some(code) if (200..300).contains(&code) => {
+                AttemptResult::Acknowledged { status: code }
+            }
             _ => AttemptResult::Failed {
                 status,
                 error_kind: "status".into(),
@@ -267,7 +269,10 @@ mod tests {
     fn a_probe_failure_doubles_the_cooldown_up_to_the_cap() {
         let mut row = EndpointRow::healthy();
         for at in [0, 5_000] {
-            assert_eq!(apply(&mut row, &outcome(Some(500), at, at), &policy()), None);
+            assert_eq!(
+                apply(&mut row, &outcome(Some(500), at, at), &policy()),
+                None
+            );
         }
         let opened = apply(&mut row, &outcome(Some(500), 10_000, 10_000), &policy());
         assert_eq!(opened, Some((EndpointState::Healthy, "breaker_tripped")));

@@ -78,7 +78,10 @@ pub async fn the_breaker_opens_only_after_enough_failures_over_long_enough(store
     let mut current = claimed;
     for step in [1_000, 8_000] {
         let outcomes: Vec<_> = current.iter().map(|d| failed(d, now)).collect();
-        assert!(settle(store, outcomes).await.is_empty(), "no change at {now}");
+        assert!(
+            settle(store, outcomes).await.is_empty(),
+            "no change at {now}"
+        );
         now = T0 + step;
         current = claim(store, now).await;
         assert_eq!(current.len(), 2, "still healthy: both are claimed at {now}");
@@ -93,7 +96,11 @@ pub async fn the_breaker_opens_only_after_enough_failures_over_long_enough(store
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert_eq!(
         (opened[0].from, opened[0].to, opened[0].reason),
-        (EndpointState::Healthy, EndpointState::Open, "breaker_tripped")
+        (
+            EndpointState::Healthy,
+            EndpointState::Open,
+            "breaker_tripped"
+        )
     );
     let listed = health(store, &p, url).await;
     assert_eq!(listed.state, EndpointState::Open);
@@ -101,7 +108,11 @@ pub async fn the_breaker_opens_only_after_enough_failures_over_long_enough(store
     assert_eq!(listed.last_error.as_deref(), Some("HTTP 500"));
     assert_eq!(listed.pending, 2);
     // The other attempt was in flight: its failure counts, but is not a probe.
-    assert!(settle(store, vec![failed(&current[1], now)]).await.is_empty());
+    assert!(
+        settle(store, vec![failed(&current[1], now)])
+            .await
+            .is_empty()
+    );
     assert!(
         claim(store, now + 999).await.is_empty(),
         "nothing is sent to an open circuit before its cool-down ends"
@@ -132,9 +143,16 @@ pub async fn an_open_circuit_lets_one_probe_per_cooldown_and_a_success_closes_it
     let first = claim(store, T0 + 11_000).await;
     assert_eq!(first.len(), 1, "exactly one probe");
     assert!(first[0].probe);
-    assert!(claim(store, T0 + 11_000).await.is_empty(), "one per cool-down");
+    assert!(
+        claim(store, T0 + 11_000).await.is_empty(),
+        "one per cool-down"
+    );
     let probe_index = first[0].retry_index;
-    assert!(settle(store, vec![failed(&first[0], T0 + 11_000)]).await.is_empty());
+    assert!(
+        settle(store, vec![failed(&first[0], T0 + 11_000)])
+            .await
+            .is_empty()
+    );
     // The cool-down doubled (2 s).
     assert!(claim(store, T0 + 12_999).await.is_empty());
     // An operator's retry-now of the other delivery is the probe, now.
@@ -156,9 +174,16 @@ pub async fn an_open_circuit_lets_one_probe_per_cooldown_and_a_success_closes_it
         .expect("retry now");
     let retried = claim(store, T0 + 12_000).await;
     assert_eq!(retried.len(), 1);
-    assert_eq!(retried[0].event_id, other.event_id, "the retried one probes");
+    assert_eq!(
+        retried[0].event_id, other.event_id,
+        "the retried one probes"
+    );
     assert!(retried[0].probe);
-    assert!(settle(store, vec![failed(&retried[0], T0 + 12_000)]).await.is_empty());
+    assert!(
+        settle(store, vec![failed(&retried[0], T0 + 12_000)])
+            .await
+            .is_empty()
+    );
     // Doubled again (4 s from the failed probe).
     assert!(claim(store, T0 + 15_999).await.is_empty());
     let third = claim(store, T0 + 16_000).await;
@@ -196,7 +221,10 @@ pub async fn a_probe_failure_keeps_the_retry_schedule_where_it_was(store: &dyn S
         let first_seen = *indexes
             .entry(probe[0].event_id.clone())
             .or_insert(probe[0].retry_index);
-        assert_eq!(probe[0].retry_index, first_seen, "the schedule did not move");
+        assert_eq!(
+            probe[0].retry_index, first_seen,
+            "the schedule did not move"
+        );
         settle(store, vec![outcome(&probe[0], failure(), None, at)]).await;
         cooldown *= 2;
         at += cooldown;
@@ -215,9 +243,7 @@ pub async fn a_probe_failure_keeps_the_retry_schedule_where_it_was(store: &dyn S
     );
 }
 
-pub async fn a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url(
-    store: &dyn Store,
-) {
+pub async fn a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url(store: &dyn Store) {
     let url = "https://gone.example/";
     let (p, claimed) = two_claimed(store, url).await;
     let disabled = settle(store, vec![gone(&claimed[0], T0 + 5)]).await;
@@ -254,7 +280,10 @@ pub async fn a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url(
     let refused = store
         .retry_delivery_now(&claimed[0].event_id, audit("delivery.retried"))
         .await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
     // An operator enables it: both go out.
     let enabled = store
         .enable_endpoint(&p.id, url, audit("endpoint.enabled"))
@@ -278,7 +307,10 @@ pub async fn a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url(
     let missing = store
         .enable_endpoint(&p.id, "https://never.example/", audit("endpoint.enabled"))
         .await;
-    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
 }
 
 pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait_behind_it(
@@ -288,7 +320,15 @@ pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait
     let status_url = "https://healthy.example/status";
     let p = partner(store, "Ordered").await;
     map(store, &p, 9, None, EventType::OrderCreated, created_url).await;
-    map(store, &p, 9, None, EventType::OrderStatusUpdated, status_url).await;
+    map(
+        store,
+        &p,
+        9,
+        None,
+        EventType::OrderStatusUpdated,
+        status_url,
+    )
+    .await;
     let created = item(
         EventType::OrderCreated,
         order(950, 9, 1, 1, "2026-01-01T00:00:00Z"),
@@ -303,7 +343,10 @@ pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait
         order(950, 9, 1, 2, "2026-01-01T00:01:00Z"),
     );
     ingest(store, vec![status], T0 + 1).await;
-    assert_eq!(store.form_deliveries(LIMITS, T0 + 2).await.expect("form"), 0);
+    assert_eq!(
+        store.form_deliveries(LIMITS, T0 + 2).await.expect("form"),
+        0
+    );
     // Two failures, 100 s apart: not enough for the breaker, long enough to disable.
     let again = claim(store, T0 + 100_000).await.remove(0);
     let disabled = settle(store, vec![failed(&again, T0 + 100_000)]).await;
@@ -313,7 +356,10 @@ pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait
         (EndpointState::Disabled, "failing_too_long")
     );
     assert_eq!(
-        store.form_deliveries(LIMITS, T0 + 200_000).await.expect("form"),
+        store
+            .form_deliveries(LIMITS, T0 + 200_000)
+            .await
+            .expect("form"),
         0,
         "the later event waits behind the disabled endpoint's delivery"
     );
@@ -325,7 +371,13 @@ pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait
     let resumed = claim(store, T0 + 200_000).await.remove(0);
     assert_eq!(resumed.event_id, first.event_id);
     settle(store, vec![outcome(&resumed, ACK, None, T0 + 200_001)]).await;
-    assert_eq!(store.form_deliveries(LIMITS, T0 + 200_002).await.expect("form"), 1);
+    assert_eq!(
+        store
+            .form_deliveries(LIMITS, T0 + 200_002)
+            .await
+            .expect("form"),
+        1
+    );
     let next = claim(store, T0 + 200_002).await.remove(0);
     assert_eq!(next.url, status_url, "then the later event goes out");
 }

@@ -7,8 +7,8 @@ use super::schemas::{
     PartnerDeliveryPage, PartnerWebhooks,
 };
 use super::store_schemas::{
-    AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, IngestItemResult,
-    EndpointHealth, IngestOutcome, ListedMapping, Mapping, Partner,
+    AuditPage, DeletedMapping, DeliveryDetail, DeliveryPage, DeliverySummary, EndpointHealth,
+    IngestItemResult, IngestOutcome, ListedMapping, Mapping, Partner,
 };
 use utoipa::ToSchema;
 

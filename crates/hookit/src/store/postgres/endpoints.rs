@@ -133,8 +133,11 @@ pub(super) async fn record_health(
                     at: outcome.finished_at,
                 };
                 if transition.to == EndpointState::Disabled {
-                    record_audit(&mut *conn, &endpoint_health::disabled_audit(&transition, &row))
-                        .await?;
+                    record_audit(
+                        &mut *conn,
+                        &endpoint_health::disabled_audit(&transition, &row),
+                    )
+                    .await?;
                 }
                 transitions.push(transition);
             }

@@ -61,9 +61,10 @@ pub(super) async fn url_activity(
                 .bind(&url)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let (state, state_since) = health.map_or((EndpointState::Healthy, None), |(state, since)| {
-            (EndpointState::parse(Some(&state)), since)
-        });
+        let (state, state_since) = health
+            .map_or((EndpointState::Healthy, None), |(state, since)| {
+                (EndpointState::parse(Some(&state)), since)
+            });
         activity.push(UrlActivity {
             state,
             state_since,

@@ -137,7 +137,10 @@ fn health_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointHealth> 
     })
 }
 
-pub(super) fn list(conn: &Connection, partner_id: Option<&str>) -> StoreResult<Vec<EndpointHealth>> {
+pub(super) fn list(
+    conn: &Connection,
+    partner_id: Option<&str>,
+) -> StoreResult<Vec<EndpointHealth>> {
     conn.prepare_cached(&format!(
         "{LIST} WHERE ?1 IS NULL OR k.partner_id = ?1 ORDER BY k.partner_id, k.url"
     ))?

@@ -29,9 +29,8 @@ pub(super) fn url_activity(conn: &Connection, partner_id: &str) -> StoreResult<V
         "SELECT count(*) FROM deliveries d JOIN mappings m ON m.id = d.mapping_id
          WHERE d.partner_id = ?1 AND d.state = 'pending' AND d.test = 0 AND m.url = ?2",
     )?;
-    let mut health = conn.prepare_cached(
-        "SELECT state, since FROM endpoints WHERE partner_id = ?1 AND url = ?2",
-    )?;
+    let mut health = conn
+        .prepare_cached("SELECT state, since FROM endpoints WHERE partner_id = ?1 AND url = ?2")?;
     let mut activity = Vec::with_capacity(urls.len());
     for (url, first_mapped_at) in urls {
         let (state, state_since) = health
