@@ -80,6 +80,16 @@ pub(super) fn state(document: &mut Value) {
         "maxLength",
         json!(crate::target_policy::MAX_URL_LEN),
     );
+    set(
+        "EnableEndpoint/properties/partner_id",
+        "pattern",
+        json!(id_pattern(IdKind::Partner)),
+    );
+    set(
+        "EnableEndpoint/properties/url",
+        "pattern",
+        json!("^https?://[^\\s/?#]+"),
+    );
     // Ingest takes null for an optional field as its absence.
     for field in [
         "business_id",
