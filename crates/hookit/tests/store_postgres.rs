@@ -113,3 +113,11 @@ concurrent_checks!(
     concurrent_mapping_upserts_leave_one_mapping,
     retry_now_racing_a_claim_never_moves_a_leased_delivery
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuits_probe_is_claimed_by_one_process() {
+    let Some((_guard, a, b)) = open_two().await else {
+        return;
+    };
+    store_suite::an_open_circuits_probe_is_claimed_by_one_process(&a, &b).await;
+}

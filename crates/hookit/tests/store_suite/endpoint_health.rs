@@ -381,3 +381,38 @@ pub async fn failing_for_disable_after_disables_and_the_orders_later_events_wait
     let next = claim(store, T0 + 200_002).await.remove(0);
     assert_eq!(next.url, status_url, "then the later event goes out");
 }
+
+/// Two processes claiming at the same moment: of all the claims at each probe time,
+/// exactly one takes the probe. For backends shared by several processes.
+pub async fn an_open_circuits_probe_is_claimed_by_one_process(a: &dyn Store, b: &dyn Store) {
+    let p = partner(a, "Probed").await;
+    let url = "https://contended.example/";
+    map(a, &p, 9, None, EventType::OrderCreated, url).await;
+    let orders: Vec<_> = (1..=10)
+        .map(|branch| {
+            item(
+                EventType::OrderCreated,
+                order(960 + branch, 9, branch, 1, "2026-01-01T00:00:00Z"),
+            )
+        })
+        .collect();
+    ingest(a, orders, T0).await;
+    a.form_deliveries(LIMITS, T0).await.expect("form");
+    for at in [T0, T0 + 10_000] {
+        let claimed = claim(a, at).await;
+        assert_eq!(claimed.len(), 10);
+        settle(a, claimed.iter().map(|d| failed(d, at)).collect()).await;
+    }
+    // Five probe times (the last at 41 s, within the 100 s that would disable it).
+    let (mut at, mut cooldown) = (T0 + 11_000, 1_000);
+    for _ in 0..5 {
+        let (left, right) = tokio::join!(claim(a, at), claim(b, at));
+        let probes: Vec<_> = left.into_iter().chain(right).collect();
+        assert_eq!(probes.len(), 1, "one probe of all the claims at {at}");
+        let mut failed_probe = outcome(&probes[0], failure(), Some(at), at);
+        failed_probe.probe = true;
+        settle(a, vec![failed_probe]).await;
+        cooldown *= 2;
+        at += cooldown;
+    }
+}
