@@ -5,7 +5,7 @@
 
 mod deliveries;
 pub(crate) mod partners;
-mod retry;
+pub(crate) mod retry;
 mod test_webhook;
 mod tokens;
 mod webhook_signing;
