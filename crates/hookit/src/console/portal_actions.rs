@@ -58,7 +58,7 @@ pub(crate) fn test_webhook_form(mappings: &[Mapping], csrf: &str) -> Markup {
                 p { "No URL is mapped yet; ask your klikit contact to map one." }
             } @else {
                 p { "A signed sample order (a negative order id, marked " code { "x-klikit-test: true" } ") sent to one of your URLs now and attempted once; you see how your endpoint answered." }
-                form class="test-webhook" method="post" action="/console/partner/webhooks/test" {
+                form class="filters test-webhook" method="post" action="/console/partner/webhooks/test" {
                     (layout::csrf_field(csrf))
                     label { "Event type "
                         select name="event_type" id="test_event_type" {

@@ -97,7 +97,7 @@ async fn a_partner_replays_its_dead_delivery_until_delivered_and_sends_itself_a_
         .await
         .expect("goto");
     assert!(text_of(client).await.contains("Send a test webhook"));
-    screenshot(client, "portal-deliveries").await;
+    screenshot(client, "portal-test-webhook-form").await;
     let tests_before = receiver.on("/kitchen").len();
     click(client, "form.test-webhook button").await;
     let outcome = text_once_it_shows(client, "Delivered:").await;
