@@ -399,6 +399,17 @@ async fn a_partner_sends_itself_a_test_webhook_and_sees_how_its_endpoint_answere
         failed.text
     );
     assert_eq!(receiver.on("/broken").len(), 1, "a test is attempted once");
+
+    // At most 5 a minute, as over the API: two were sent, three more go, the sixth waits.
+    let form = [("csrf", csrf.as_str()), ("event_type", CREATED)];
+    for _ in 0..3 {
+        let sent = console.post("/console/partner/webhooks/test", &form).await;
+        assert_eq!(sent.status, 200, "{}", sent.text);
+    }
+    let limited = console.post("/console/partner/webhooks/test", &form).await;
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    assert!(limited.text.contains("rate_limited"), "{}", limited.text);
+    assert!(limited.headers.contains_key("retry-after"));
     let (_, listed) = serve
         .operator(Method::GET, &format!("/deliveries?partner_id={a}"), None)
         .await;
