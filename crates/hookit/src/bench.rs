@@ -100,6 +100,11 @@ pub struct BenchArgs {
     /// Server `per_url_concurrency` (attempts in flight to one URL) [default: the server's].
     #[arg(long, value_name = "N")]
     pub per_url_concurrency: Option<usize>,
+    /// Serve the web console in the server under test, `on` or `off` (as
+    /// `hookit serve`'s setting), to compare dispatch with and without it
+    /// [default: on, the server's].
+    #[arg(long, env = "HOOKIT_CONSOLE", value_name = "on|off", value_parser = on_or_off)]
+    pub console: Option<bool>,
     /// fanout: orders to push (one change each, one order per delivery).
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub fanout_orders: usize,
@@ -154,6 +159,15 @@ pub struct BenchArgs {
     pub stall_s: u64,
 }
 
+/// `on`/`off` (also true/false, yes/no, 1/0), as `HOOKIT_CONSOLE` reads for `serve`.
+fn on_or_off(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("expected on or off, got {text:?}")),
+    }
+}
+
 /// Runs the benchmark scenarios.
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     if cfg!(debug_assertions) {
@@ -176,6 +190,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             max_batch_orders: args.max_batch_orders,
             workers: args.workers,
             per_url_concurrency: args.per_url_concurrency,
+            console: args.console,
         },
     };
     let database = ctx.placement.backend_name()?;

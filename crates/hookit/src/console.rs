@@ -26,6 +26,8 @@ mod orders;
 mod overview;
 mod partners;
 mod portal;
+mod portal_actions;
+mod retry;
 mod session;
 
 use crate::api::AppState;
@@ -75,12 +77,14 @@ fn console_routes() -> Router<AppState> {
             "/console/deliveries/replay",
             post(deliveries::replay_matching),
         )
+        .route("/console/deliveries/retry", post(retry::retry_matching))
         .route("/console/deliveries/{event_id}", get(deliveries::show))
         .route("/console/deliveries/{event_id}/body", get(deliveries::body))
         .route(
             "/console/deliveries/{event_id}/replay",
             post(deliveries::replay),
         )
+        .route("/console/deliveries/{event_id}/retry", post(retry::retry))
         .route("/console/orders", get(orders::lookup))
         .route("/console/orders/{id}", get(orders::show))
         .route("/console/audit", get(audit::list))
@@ -95,6 +99,14 @@ fn console_routes() -> Router<AppState> {
         .route(
             "/console/partner/deliveries/{event_id}",
             get(portal::delivery),
+        )
+        .route(
+            "/console/partner/deliveries/{event_id}/replay",
+            post(portal_actions::replay),
+        )
+        .route(
+            "/console/partner/webhooks/test",
+            post(portal_actions::test_webhook),
         )
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(protect))

@@ -543,7 +543,11 @@ async fn every_bad_request_is_a_json_4xx_and_changes_nothing() {
     if let Some(fields) = listed[0].as_object_mut() {
         fields.remove("endpoint_state");
     }
-    assert_eq!(listed, json!([mapping]), "no mapping was written or changed");
+    assert_eq!(
+        listed,
+        json!([mapping]),
+        "no mapping was written or changed"
+    );
     serve.barrier(&receiver).await;
     let (_, deliveries) = serve
         .operator(

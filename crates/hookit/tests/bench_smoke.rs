@@ -219,3 +219,39 @@ fn a_single_scenario_prints_a_table_and_a_bad_database_url_is_refused() {
     assert!(!output.status.success());
     assert!(stderr.contains("--database-url"), "{stderr}");
 }
+
+#[test]
+fn the_server_under_test_runs_without_its_console_when_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |console: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hookit"))
+            .args([
+                "bench",
+                "--json",
+                "--scenario=single",
+                "--changes=100",
+                "--connections=2",
+                "--stall-s=20",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("HOOKIT_CONSOLE", console)
+            .output()
+            .expect("run hookit bench");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        report["scenarios"]["single"].clone()
+    };
+    // `HOOKIT_CONSOLE` reaches the `hookit serve` child, whose figures say which it was.
+    for (setting, served) in [("off", false), ("on", true)] {
+        let scenario = run(setting);
+        assert_eq!(scenario["ok"], true, "{scenario}");
+        assert_eq!(scenario["server"]["console"], served, "{scenario}");
+        assert_eq!(scenario["order_records_delivered"], 100, "{scenario}");
+    }
+}

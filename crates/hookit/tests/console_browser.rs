@@ -4,8 +4,12 @@
 //! loopback. Without Chromium these tests skip with a message, unless
 //! `HOOKIT_REQUIRE_BROWSER=1` (as `.ci/run` sets), when they fail.
 //!
-//! Each page visited is saved as a screenshot in `target/console-screenshots/`.
+//! Each page visited is saved as a screenshot in `target/console-screenshots/`. The
+//! actions on deliveries (a partner's replay and test webhook, an operator's
+//! retry-now) are driven in `console_browser/actions.rs`.
 
+#[path = "console_browser/actions.rs"]
+mod actions;
 #[path = "console_support/browser.rs"]
 mod browser;
 mod harness;

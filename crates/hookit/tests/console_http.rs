@@ -1,8 +1,11 @@
 //! The console over plain HTTP (no browser): CSRF on every form, the cookies'
 //! attributes, the Content-Security-Policy, sessions that end when their token is
 //! revoked or the partner's secret rotated or the partner disabled, partner scoping,
-//! and `HOOKIT_CONSOLE=off`.
+//! and `HOOKIT_CONSOLE=off`. The actions on deliveries (retry-now, a partner's replay
+//! and test webhook) are checked in `console_http/actions.rs`.
 
+#[path = "console_http/actions.rs"]
+mod actions;
 #[path = "console_support/client.rs"]
 mod client;
 mod harness;

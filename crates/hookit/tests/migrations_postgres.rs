@@ -108,7 +108,11 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
     .fetch_all(&mut conn)
     .await
     .expect("versions");
-    assert_eq!(versions, vec![1, 2, 3], "each later version applied once, in order");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3],
+        "each later version applied once, in order"
+    );
     // Endpoint health (the endpoints table) starts empty: every mapped URL is healthy.
     let endpoints = store
         .list_endpoints(Some("ptn_old"))

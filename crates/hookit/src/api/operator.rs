@@ -6,7 +6,7 @@
 mod deliveries;
 mod endpoints;
 pub(crate) mod partners;
-mod retry;
+pub(crate) mod retry;
 mod test_webhook;
 mod tokens;
 mod webhook_signing;

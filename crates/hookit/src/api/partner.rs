@@ -2,7 +2,7 @@
 //! `{"request_id", "data"}` or `{"request_id", "error"}`, and a partner sees only the
 //! orders of the (brand, branch) pairs it is mapped to.
 
-mod deliveries;
+pub(crate) mod deliveries;
 pub mod in_flight;
 mod orders;
 mod status;

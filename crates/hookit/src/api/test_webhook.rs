@@ -37,6 +37,17 @@ pub struct TestWebhookRequest {
     url: Option<String>,
 }
 
+impl TestWebhookRequest {
+    /// A request for a sample of `event_type` (a wire name), sent to `url` (one of the
+    /// partner's mapped URLs) or, without one, to the URL mapped for the event type.
+    pub fn new(event_type: impl Into<String>, url: Option<String>) -> Self {
+        TestWebhookRequest {
+            event_type: event_type.into(),
+            url,
+        }
+    }
+}
+
 /// The rate limit and the wait bound of test webhooks in this process.
 #[derive(Debug)]
 pub struct TestWebhooks {

@@ -33,6 +33,8 @@ pub struct ServerOverrides {
     pub max_batch_orders: Option<usize>,
     pub workers: Option<usize>,
     pub per_url_concurrency: Option<usize>,
+    /// Whether the server under test serves the web console.
+    pub console: Option<bool>,
 }
 
 impl ServerOverrides {
@@ -48,6 +50,7 @@ impl ServerOverrides {
             "max_batch_orders": config.max_batch_orders,
             "workers": config.workers,
             "per_url_concurrency": config.per_url_concurrency,
+            "console": config.console.enabled,
         })
     }
 
@@ -60,6 +63,9 @@ impl ServerOverrides {
         }
         if let Some(per_url) = self.per_url_concurrency {
             config.per_url_concurrency = per_url.max(1);
+        }
+        if let Some(console) = self.console {
+            config.console.enabled = console;
         }
     }
 }

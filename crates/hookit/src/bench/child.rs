@@ -58,6 +58,10 @@ fn settings(config: &ServeConfig) -> Vec<(&'static str, String)> {
             "HOOKIT_PER_URL_CONCURRENCY",
             config.per_url_concurrency.to_string(),
         ),
+        (
+            "HOOKIT_CONSOLE",
+            if config.console.enabled { "on" } else { "off" }.to_owned(),
+        ),
     ];
     let tokens = [
         ("HOOKIT_OPERATOR_TOKEN", &config.operator_token),
@@ -185,5 +189,24 @@ impl Drop for ChildServer {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_switch_reaches_the_serve_child() {
+        let mut config = ServeConfig::default();
+        let console = |config: &ServeConfig| {
+            settings(config)
+                .into_iter()
+                .find(|(name, _)| *name == "HOOKIT_CONSOLE")
+                .map(|(_, value)| value)
+        };
+        assert_eq!(console(&config).as_deref(), Some("on"));
+        config.console.enabled = false;
+        assert_eq!(console(&config).as_deref(), Some("off"));
     }
 }

@@ -1,6 +1,7 @@
 //! Deliveries for operators: the filtered list, one delivery with its headers, body
 //! and attempts, the exact body bytes, replay of one and bulk replay by the filter.
-//! How a delivery is drawn is in `delivery_view.rs`, shared with the partner portal.
+//! How a delivery is drawn is in `delivery_view.rs`, shared with the partner portal;
+//! retry-now (of one, and by the filter) is in `retry.rs`.
 
 use super::ConsoleError;
 use super::delivery_view::{body_download, detail, table};
@@ -113,6 +114,9 @@ pub(crate) async fn list(
         @if filter.state != Some(DeliveryState::Pending) {
             (bulk_replay_form(&fields, &session.csrf))
         }
+        @if matches!(filter.state, None | Some(DeliveryState::Pending)) {
+            (super::retry::bulk_retry_form(&fields, &session.csrf))
+        }
     };
     Ok(layout::page(
         "Deliveries",
@@ -207,25 +211,43 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, ConsoleError> {
     let fields = Fields::query(query.as_deref());
-    let delivery = load(&state, &event_id).await?;
-    let replayable = delivery.summary.state != DeliveryState::Pending;
+    delivery_page(
+        &state,
+        &session,
+        &event_id,
+        layout::done(fields.get("done")),
+    )
+    .await
+}
+
+/// The page of one delivery with `notice` above it (what an action did, or why it was
+/// refused): replay for a finished delivery, retry-now for a pending one.
+pub(crate) async fn delivery_page(
+    state: &AppState,
+    session: &OperatorSession,
+    event_id: &str,
+    notice: Markup,
+) -> Result<Html<String>, ConsoleError> {
+    let delivery = load(state, event_id).await?;
+    let pending = delivery.summary.state == DeliveryState::Pending;
     let content = html! {
-        (layout::done(fields.get("done")))
+        (notice)
         p { "Partner: " a href={ "/console/partners/" (delivery.summary.partner_id) } { (delivery.summary.partner_id) } }
-        @if replayable {
+        @if pending {
+            form class="actions" method="post" action={ "/console/deliveries/" (event_id) "/retry" } {
+                (layout::csrf_field(&session.csrf))
+                button type="submit" { "Retry now" }
+                span class="hint" { " Attempts it at the next tick under the same event id; its retry schedule is not advanced." }
+            }
+        } @else {
             form class="actions" method="post" action={ "/console/deliveries/" (event_id) "/replay" } {
                 (layout::csrf_field(&session.csrf))
                 button type="submit" { "Replay" }
             }
         }
-        p class="hint" { "Retry now is not available yet." }
         (detail(&delivery, &format!("/console/deliveries/{event_id}/body")))
     };
-    Ok(layout::page(
-        "Delivery",
-        Chrome::Operator(&session),
-        content,
-    ))
+    Ok(layout::page("Delivery", Chrome::Operator(session), content))
 }
 
 /// `GET /console/deliveries/{event_id}/body`.

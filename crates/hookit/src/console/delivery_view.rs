@@ -2,6 +2,7 @@
 //! them, and one delivery with its headers, body and attempts.
 
 use super::layout;
+use crate::api::error::ApiError;
 use crate::store::{DeliveryDetail, DeliverySummary, Partner};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -109,6 +110,17 @@ pub(crate) fn detail(d: &DeliveryDetail, body_href: &str) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Why an action on a delivery was refused, shown above the delivery's page with the
+/// stable code the APIs answer with.
+pub(crate) fn refusal(error: &ApiError) -> Markup {
+    html! {
+        p class="error" role="alert" {
+            strong { "Not done (" (error.status.as_u16()) " " (error.code) "): " }
+            (error.message)
         }
     }
 }

@@ -122,6 +122,17 @@ pub(crate) fn done(code: Option<&str>) -> Markup {
         Some("replayed") => {
             Some("Replayed: the delivery is pending again, under the same event id.".to_owned())
         }
+        Some("retried") => Some(
+            "Retried now: the delivery is due at once, under the same event id; its retry \
+             schedule is not advanced."
+                .to_owned(),
+        ),
+        Some("retried_bulk") => match (number(parts.next()), number(parts.next())) {
+            (Some(retried), Some(in_flight)) => Some(format!(
+                "Retrying {retried} pending deliveries now; left {in_flight} with an attempt in flight."
+            )),
+            _ => None,
+        },
         Some("enabled") => {
             Some("Enabled: what was kept for this partner is delivered, in order.".to_owned())
         }

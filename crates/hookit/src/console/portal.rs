@@ -1,6 +1,7 @@
 //! The partner portal: a partner's own URL mappings and deliveries with their
 //! attempts, scoped exactly like the partner API — another partner's delivery answers
-//! 404 just as a missing one does.
+//! 404 just as a missing one does. Its actions (replay, test webhook) are in
+//! `portal_actions.rs`.
 
 use super::ConsoleError;
 use super::deliveries::{self, checked};
@@ -8,14 +9,15 @@ use super::delivery_view;
 use super::form::Fields;
 use super::layout::{self, Chrome};
 use super::login;
+use super::portal_actions;
 use super::session::{PartnerSession, partner_session};
 use crate::api::AppState;
 use crate::ids::IdKind;
-use crate::store::{DeliveryDetail, DeliveryFilter, UrlActivity};
+use crate::store::{DeliveryDetail, DeliveryFilter, DeliveryState, UrlActivity};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
 /// `GET /console/partner/`: the partner's webhooks when logged in, else its login form.
 pub(crate) async fn home(
@@ -59,7 +61,7 @@ pub(crate) async fn home(
             }
         }
         (url_health(&urls))
-        p class="hint" { "Replay of dead deliveries and test webhooks are not available in the portal yet; ask your klikit contact to replay." }
+        p class="hint" { "Replay a dead delivery from its page; send yourself a test webhook from " a href="/console/partner/deliveries#test-webhook" { "Deliveries" } "." }
         h2 { "Recent deliveries" }
         (delivery_view::table(&recent.deliveries, "/console/partner/deliveries/", None))
         p { a href="/console/partner/deliveries" { "All deliveries →" } }
@@ -68,7 +70,7 @@ pub(crate) async fn home(
 }
 
 /// Each of the partner's URLs with its endpoint health.
-fn url_health(urls: &[UrlActivity]) -> maud::Markup {
+fn url_health(urls: &[UrlActivity]) -> Markup {
     html! {
         @if !urls.is_empty() {
             h2 { "URL health" }
@@ -102,6 +104,7 @@ pub(crate) async fn deliveries(
     let mut filter = deliveries::filter_from(&fields, 50)?;
     filter.partner_id = Some(session.partner.id.clone());
     let page = state.store.list_deliveries(filter).await?;
+    let mappings = state.store.list_mappings(Some(&session.partner.id)).await?;
     let content = html! {
         form class="filters" method="get" action="/console/partner/deliveries" {
             label { "State "
@@ -119,6 +122,7 @@ pub(crate) async fn deliveries(
         @if let Some(cursor) = &page.next_cursor {
             p { a href={ "/console/partner/deliveries?cursor=" (cursor) } { "Older deliveries →" } }
         }
+        (portal_actions::test_webhook_form(&mappings, &session.csrf))
     };
     Ok(layout::page(
         "My deliveries",
@@ -149,13 +153,43 @@ pub(crate) async fn delivery(
     Path(event_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ConsoleError> {
-    let delivery = own(&state, &session, &event_id).await?;
     if query.as_deref() == Some("download") {
+        let delivery = own(&state, &session, &event_id).await?;
         return Ok(delivery_view::body_download(&delivery));
     }
-    let content = delivery_view::detail(
-        &delivery,
-        &format!("/console/partner/deliveries/{event_id}?download"),
-    );
-    Ok(layout::page("Delivery", Chrome::Partner(&session), content).into_response())
+    let fields = Fields::query(query.as_deref());
+    let page = delivery_page(
+        &state,
+        &session,
+        &event_id,
+        layout::done(fields.get("done")),
+    )
+    .await?;
+    Ok(page.into_response())
+}
+
+/// The page of one of this partner's deliveries with `notice` above it; a dead one
+/// has a replay button.
+pub(crate) async fn delivery_page(
+    state: &AppState,
+    session: &PartnerSession,
+    event_id: &str,
+    notice: Markup,
+) -> Result<Html<String>, ConsoleError> {
+    let delivery = own(state, session, event_id).await?;
+    let content = html! {
+        (notice)
+        @if delivery.summary.state == DeliveryState::Dead {
+            form class="actions" method="post" action={ "/console/partner/deliveries/" (event_id) "/replay" } {
+                (layout::csrf_field(&session.csrf))
+                button type="submit" { "Replay" }
+                span class="hint" { " Sends it again now, under the same event id and with the same body bytes." }
+            }
+        }
+        (delivery_view::detail(
+            &delivery,
+            &format!("/console/partner/deliveries/{event_id}?download"),
+        ))
+    };
+    Ok(layout::page("Delivery", Chrome::Partner(session), content))
 }

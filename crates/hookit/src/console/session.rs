@@ -312,8 +312,6 @@ pub(crate) struct OperatorForm {
 /// A form posted by a logged-in partner, its CSRF token checked.
 pub(crate) struct PartnerForm {
     pub session: PartnerSession,
-    /// Read by partner actions with fields (none yet: logout has only its token).
-    #[allow(dead_code)]
     pub fields: Fields,
 }
 

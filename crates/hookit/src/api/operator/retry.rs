@@ -1,6 +1,9 @@
 //! Retry now: a pending delivery (or every pending one matching a filter) is made due
 //! at once, under the same event id, its retry schedule not advanced. Refused while an
 //! attempt is in flight. Audited.
+//!
+//! [`retry_one`] and [`retry_all_matching`] are the one path of this action: the API's
+//! handlers below and the console's buttons both call them.
 
 use super::deliveries::DeliveryQuery;
 use super::{Answer, Operator, checked_id, data};
@@ -9,6 +12,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{PathParam, RawBody, parse_json};
 use crate::api::openapi::{DeliverySummaryData, ErrorBody, RetriedData};
 use crate::ids::IdKind;
+use crate::store::{DeliveryFilter, DeliverySummary, RetryOutcome};
 use axum::Extension;
 use axum::extract::State;
 use serde_json::json;
@@ -30,16 +34,56 @@ pub(super) async fn retry_delivery(
     Extension(operator): Extension<Operator>,
     PathParam(event_id): PathParam<String>,
 ) -> Answer {
-    checked_id(IdKind::Event, &event_id, "event_id")?;
+    Ok(data(retry_one(&state, &operator, &event_id).await?))
+}
+
+/// Makes one pending delivery due now, audited as `delivery.retried` under the
+/// operator's name. A conflict (`state_conflict`, 409) while an attempt is in flight or
+/// when the delivery is not pending.
+pub(crate) async fn retry_one(
+    state: &AppState,
+    operator: &Operator,
+    event_id: &str,
+) -> Result<DeliverySummary, ApiError> {
+    checked_id(IdKind::Event, event_id, "event_id")?;
     let summary = state
         .store
         .retry_delivery_now(
-            &event_id,
-            operator.audit("delivery.retried", &event_id, json!({})),
+            event_id,
+            operator.audit("delivery.retried", event_id, json!({})),
         )
         .await?;
     tracing::info!(event_id = %event_id, "delivery made due now");
-    Ok(data(summary))
+    Ok(summary)
+}
+
+/// Makes every pending delivery matching `filter` due now (those with an attempt in
+/// flight are left and counted), audited as `deliveries.retried` under the operator's
+/// name. The filter's state, if any, must be pending; its page and cursor are ignored.
+pub(crate) async fn retry_all_matching(
+    state: &AppState,
+    operator: &Operator,
+    filter: DeliveryFilter,
+) -> Result<RetryOutcome, ApiError> {
+    let filter = DeliveryFilter {
+        before: None,
+        ..filter
+    };
+    let details = json!({
+        "partner_id": filter.partner_id,
+        "event_type": filter.event_type.map(|e| e.as_str()),
+        "order_id": filter.order_id,
+    });
+    let outcome = state
+        .store
+        .retry_matching_now(filter, operator.audit("deliveries.retried", "*", details))
+        .await?;
+    tracing::info!(
+        retried = outcome.retried,
+        in_flight = outcome.in_flight,
+        "pending deliveries made due now"
+    );
+    Ok(outcome)
 }
 
 #[utoipa::path(
@@ -85,15 +129,5 @@ pub(super) async fn retry_matching(
         ));
     }
     let filter = query.into_filter()?;
-    let details = serde_json::to_value(json!({
-        "partner_id": filter.partner_id,
-        "event_type": filter.event_type.map(|e| e.as_str()),
-        "order_id": filter.order_id,
-    }))
-    .unwrap_or_default();
-    let outcome = state
-        .store
-        .retry_matching_now(filter, operator.audit("deliveries.retried", "*", details))
-        .await?;
-    Ok(data(outcome))
+    Ok(data(retry_all_matching(&state, &operator, filter).await?))
 }

@@ -1,6 +1,7 @@
 //! A partner's own deliveries: list them (those of deleted mappings too), show one with
 //! its attempts, replay a dead one. Another partner's event id answers 404 exactly as a
-//! missing one does.
+//! missing one does. [`replay_own`] is the one path of a partner's replay, for this API
+//! and the partner portal alike.
 
 use super::orders::{Reply, reply};
 use super::{PartnerError, PartnerIdentity, RequestId};
@@ -208,34 +209,42 @@ pub(super) async fn replay_delivery(
     Extension(partner): Extension<PartnerIdentity>,
     Path(event_id): Path<String>,
 ) -> Reply {
-    let fail = |error: ApiError| PartnerError::new(&request_id, error);
-    let detail = own_delivery(&state, &partner.id, &event_id)
+    let summary = replay_own(&state, &partner.id, &event_id)
         .await
-        .map_err(fail)?;
+        .map_err(|error| PartnerError::new(&request_id, error))?;
+    Ok(reply(
+        &request_id,
+        delivery_view(&summary).to_string().into_bytes(),
+    ))
+}
+
+/// Replays one of the partner's own dead deliveries, audited as `partner:prt_…`.
+/// Another partner's event id is `resource_not_found` exactly as a missing one; a
+/// delivery that is not dead (or whose mapping was deleted) is `state_conflict`.
+pub(crate) async fn replay_own(
+    state: &AppState,
+    partner_id: &str,
+    event_id: &str,
+) -> Result<DeliverySummary, ApiError> {
+    let detail = own_delivery(state, partner_id, event_id).await?;
     if detail.summary.state != DeliveryState::Dead {
-        return Err(fail(ApiError::new(
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "state_conflict",
             format!(
                 "delivery {event_id} is {}; only dead deliveries can be replayed",
                 detail.summary.state.as_str()
             ),
-        )));
+        ));
     }
     let audit = AuditEntry {
         at: now_millis(),
-        actor: format!("partner:{}", partner.id),
+        actor: format!("partner:{partner_id}"),
         action: "delivery.replayed".into(),
-        target: event_id.clone(),
+        target: event_id.to_owned(),
         details: json!({}),
     };
-    let summary = state
-        .store
-        .replay_delivery(&event_id, audit)
-        .await
-        .map_err(|err| fail(err.into()))?;
-    Ok(reply(
-        &request_id,
-        delivery_view(&summary).to_string().into_bytes(),
-    ))
+    let summary = state.store.replay_delivery(event_id, audit).await?;
+    tracing::info!(event_id = %event_id, partner_id = %partner_id, "delivery replayed by its partner");
+    Ok(summary)
 }
