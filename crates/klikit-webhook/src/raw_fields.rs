@@ -86,6 +86,11 @@ impl RawFields {
         }
     }
 
+    /// Keeps only the fields whose key `keep` accepts, in order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.fields.retain(|(key, _)| keep(key));
+    }
+
     /// Removes the field at `index` (no-op if out of range).
     pub(crate) fn remove_at(&mut self, index: usize) {
         if index < self.fields.len() {

@@ -192,3 +192,24 @@ fn serde_round_trip() {
     let back: Order = serde_json::from_str(&json).expect("parses");
     assert_eq!(back, order);
 }
+
+#[test]
+fn a_written_order_never_repeats_a_key() {
+    // A value left beside a known field (not an integer, or null) is dropped once the
+    // typed field is set, as hookit sets `version` and a status change `updated_at`.
+    let mut order = parse(r#"{"id": 1, "version": "7", "updated_at": null, "x": 1}"#);
+    assert_eq!(
+        order.to_json_string(),
+        r#"{"id":1,"version":"7","updated_at":null,"x":1}"#
+    );
+    order.version = Some(2);
+    order.updated_at = Some(Timestamp::parse("2026-12-02T10:00:00Z").expect("time"));
+    assert_eq!(
+        order.to_json_string(),
+        r#"{"id":1,"updated_at":"2026-12-02T10:00:00Z","version":2,"x":1}"#
+    );
+    // A key given twice: the typed value is the order's, the other is not kept.
+    let order = parse(r#"{"id": 1, "status": "x", "status": 3, "id": 9}"#);
+    assert_eq!(order.status, Some(OrderStatus::from_code(3)));
+    assert_eq!(order.to_json_string(), r#"{"id":1,"status":3}"#);
+}
