@@ -128,9 +128,9 @@ async fn json_prints_the_api_answer_byte_for_byte() {
     let got = receiver.wait_for("/hook", 1, WAIT).await;
     let event_id = got[0].event_id();
     serve
-        .wait_delivery(&event_id, WAIT, |d| d["state"] == "delivered")
+        .wait_delivery(event_id, WAIT, |d| d["state"] == "delivered")
         .await;
-    let shown = hookit(&serve, &["deliveries", "show", &event_id, "--json"])
+    let shown = hookit(&serve, &["deliveries", "show", event_id, "--json"])
         .await
         .ok();
     assert_eq!(
