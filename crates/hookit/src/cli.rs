@@ -4,7 +4,9 @@
 //! - [`client`]: finds the operator token and speaks HTTP to a running `hookit serve`.
 //! - [`table`]: aligned columns and times for the human output.
 //! - `partner`, `map`, `deliveries`, `endpoints`, `audit`: one module per command; each prints the server's
-//!   `data` as a table by default, or as pretty JSON with `--json`.
+//!   `data` as a table by default, or with `--json` the server's answer itself, its body
+//!   byte for byte as it came (a command that makes several calls prints a JSON array of
+//!   their answers, in order: see [`AnswerList`]).
 
 mod audit;
 pub mod client;
@@ -14,10 +16,11 @@ mod map;
 mod partner;
 pub mod table;
 
-use client::OperatorClient;
+use client::{Answer, OperatorClient};
 use klikit_webhook::EventType;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 pub use client::ClientError;
@@ -43,7 +46,10 @@ pub struct ServerArgs {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// Print the server's answer as pretty JSON (for scripts) instead of a table.
+    /// Print the server's answer exactly as it came, `{"data": …}` (or, on a failure,
+    /// `{"error": …}`), for scripts, instead of a table. A command that makes several
+    /// calls (`map --event all`, `map list` without --partner) prints a JSON array of
+    /// their answers, in order.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -107,8 +113,12 @@ pub struct AuditArgs {
 
 /// Runs `hookit audit`.
 pub async fn audit(args: AuditArgs) -> Result<(), CliError> {
-    let client = OperatorClient::connect(&args.server)?;
-    audit::run(&client, args.server.json, args.filters).await
+    let json = args.server.json;
+    let run = async {
+        let client = OperatorClient::connect(&args.server)?;
+        audit::run(&client, json, args.filters).await
+    };
+    answered(json, run.await)
 }
 
 /// The error a command ends with; printed as `error: …`.
@@ -116,8 +126,12 @@ pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs `hookit partner …`.
 pub async fn partner(args: PartnerArgs) -> Result<(), CliError> {
-    let client = OperatorClient::connect(&args.server)?;
-    partner::run(&client, args.server.json, args.command).await
+    let json = args.server.json;
+    let run = async {
+        let client = OperatorClient::connect(&args.server)?;
+        partner::run(&client, json, args.command).await
+    };
+    answered(json, run.await)
 }
 
 /// Runs `hookit map …`.
@@ -127,17 +141,39 @@ pub async fn map(args: MapArgs) -> Result<(), CliError> {
                     write `hookit map list --partner ID` or `hookit map delete MAPPING_ID --partner ID`"
             .into());
     }
-    let client = OperatorClient::connect(&args.server)?;
-    match args.command {
-        Some(command) => map::run(&client, args.server.json, command).await,
-        None => map::put(&client, args.server.json, args.put).await,
-    }
+    let json = args.server.json;
+    let run = async {
+        let client = OperatorClient::connect(&args.server)?;
+        match args.command {
+            Some(command) => map::run(&client, json, command).await,
+            None => map::put(&client, json, args.put).await,
+        }
+    };
+    answered(json, run.await)
 }
 
 /// Runs `hookit deliveries …`.
 pub async fn deliveries(args: DeliveriesArgs) -> Result<(), CliError> {
-    let client = OperatorClient::connect(&args.server)?;
-    deliveries::run(&client, args.server.json, args.command).await
+    let json = args.server.json;
+    let run = async {
+        let client = OperatorClient::connect(&args.server)?;
+        deliveries::run(&client, json, args.command).await
+    };
+    answered(json, run.await)
+}
+
+/// With `--json`, a command that ends on an error the server answered with prints that
+/// answer too, as it came (the message a person reads still goes to stderr).
+fn answered(json: bool, result: Result<(), CliError>) -> Result<(), CliError> {
+    if let Err(err) = &result {
+        let answer = err
+            .downcast_ref::<ClientError>()
+            .and_then(ClientError::answer_body);
+        if let (true, Some(body)) = (json, answer) {
+            print_body(body)?;
+        }
+    }
+    result
 }
 
 /// Parses an event type given on the command line: a wire name, or one of the short
@@ -153,20 +189,83 @@ pub fn parse_event_type(text: &str) -> Result<EventType, String> {
         .map_err(|err| format!("{err}, or the short forms created, status, cart"))
 }
 
-/// Prints `data` as pretty JSON when `json` is set; otherwise decodes it and hands it to
-/// `human`, which prints it for a person.
+/// Prints the answer's body exactly as the server sent it when `json` is set; otherwise
+/// decodes its `data` and hands it to `human`, which prints it for a person.
 fn emit<T: DeserializeOwned>(
     json: bool,
-    data: Value,
+    answer: Answer,
     human: impl FnOnce(T),
 ) -> Result<(), CliError> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+        print_body(&answer.body)?;
     } else {
-        human(decode(data)?);
+        human(decode(answer.data)?);
     }
     Ok(())
 }
+
+/// Prints one answer body for `--json`, exactly as it came, then a newline.
+fn print_body(body: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(body.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// The answers of a command that makes several calls, which `--json` prints as one JSON
+/// array: every answer in the order of the calls, each body as the server sent it. A
+/// failed call's error answer ends the array.
+#[derive(Debug, Default)]
+struct AnswerList {
+    bodies: Vec<String>,
+}
+
+impl AnswerList {
+    /// Keeps one call's answer.
+    fn push(&mut self, answer: &Answer) {
+        self.bodies.push(answer.body.clone());
+    }
+
+    /// Prints the array (of one answer too, so that its shape never depends on how
+    /// many calls were made), then a newline.
+    fn print(&self) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(b"[")?;
+        for (index, body) in self.bodies.iter().enumerate() {
+            if index > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(body.as_bytes())?;
+        }
+        out.write_all(b"]\n")?;
+        out.flush()
+    }
+
+    /// Ends the command on `err`. With `--json`, when the server answered the failed
+    /// call, prints the array with that answer last (and marks the error as printed).
+    fn fail(mut self, json: bool, err: impl Into<CliError>) -> CliError {
+        let err = err.into();
+        let answer = err
+            .downcast_ref::<ClientError>()
+            .and_then(ClientError::answer_body)
+            .map(str::to_owned);
+        match (json, answer) {
+            (true, Some(body)) => {
+                self.bodies.push(body);
+                if let Err(print) = self.print() {
+                    return print.into();
+                }
+                Box::new(AnswersPrinted(err))
+            }
+            _ => err,
+        }
+    }
+}
+
+/// An error whose answer `--json` already printed inside an [`AnswerList`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct AnswersPrinted(CliError);
 
 /// Decodes the server's `data` into the shape a command expects.
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, ClientError> {

@@ -1,8 +1,10 @@
 //! End to end: the operator commands (`hookit partner`, `map`, `deliveries`) run as
 //! child processes against a real `hookit serve`, delivering to a real receiver.
 
+mod cli_support;
 mod harness;
 
+use cli_support::{create_partner, hookit, hookit_with, text};
 use harness::receiver::{Behaviour, Receiver};
 use harness::{OPERATOR_TOKEN, Serve, fast_env, order};
 use serde_json::Value;
@@ -13,87 +15,6 @@ const CREATED: &str = "klikit.order.created.v2";
 const WAIT: Duration = Duration::from_secs(15);
 const UNKNOWN_PARTNER: &str = "prt_00000000000000000000000000000000";
 
-/// What one CLI run printed and how it ended.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts success and returns stdout.
-    fn ok(self) -> String {
-        assert!(
-            self.success,
-            "command failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self.stdout
-    }
-
-    /// Asserts success and parses stdout as JSON.
-    fn json(self) -> Value {
-        let stdout = self.ok();
-        serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
-    }
-
-    /// Asserts failure and returns stderr.
-    fn failed(self) -> String {
-        assert!(
-            !self.success,
-            "command should have failed\nstdout:\n{}",
-            self.stdout
-        );
-        self.stderr
-    }
-}
-
-/// Runs `hookit <args>` with exactly the given environment (plus PATH).
-async fn hookit_with(env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookit"));
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(std::process::Stdio::null());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().await.expect("run hookit");
-    Run {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs `hookit <args>` against `serve` with the operator token in the environment.
-async fn hookit(serve: &Serve, args: &[&str]) -> Run {
-    let data_dir = serve.data_dir.to_string_lossy().into_owned();
-    hookit_with(
-        &[
-            ("HOOKIT_SERVER", &serve.base),
-            ("HOOKIT_OPERATOR_TOKEN", OPERATOR_TOKEN),
-            ("HOOKIT_DATA_DIR", &data_dir),
-        ],
-        args,
-    )
-    .await
-}
-
-fn text<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {field} in {value}"))
-}
-
-/// Creates a partner through the CLI; returns the `--json` answer.
-async fn create_partner(serve: &Serve, name: &str) -> Value {
-    let run = hookit(serve, &["partner", "create", "--name", name, "--json"]).await;
-    assert!(run.stderr.contains("cannot show"), "{}", run.stderr);
-    run.json()
-}
-
 /// Polls `deliveries list --json` with `filters` until a delivery is listed.
 async fn wait_listed(serve: &Serve, filters: &[&str]) -> Value {
     let deadline = Instant::now() + WAIT;
@@ -101,7 +22,10 @@ async fn wait_listed(serve: &Serve, filters: &[&str]) -> Value {
     args.extend_from_slice(filters);
     loop {
         let page = hookit(serve, &args).await.json();
-        if let Some(first) = page["deliveries"].as_array().and_then(|d| d.first()) {
+        if let Some(first) = page["data"]["deliveries"]
+            .as_array()
+            .and_then(|d| d.first())
+        {
             return first.clone();
         }
         assert!(Instant::now() < deadline, "nothing matched {filters:?}");
@@ -152,7 +76,10 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
         .await
         .ok();
     assert!(human.contains(CREATED) && human.contains(&url), "{human}");
-    let mappings = hookit(&serve, &["map", "--json", "list"]).await.json();
+    // Without --partner, one answer per partner, in an array.
+    let answers = hookit(&serve, &["map", "--json", "list"]).await.json();
+    assert_eq!(answers.as_array().map(Vec::len), Some(1), "{answers}");
+    let mappings = &answers[0]["data"];
     assert_eq!(mappings.as_array().map(Vec::len), Some(1), "{mappings}");
     assert_eq!(mappings[0]["url"], url.as_str());
     assert_eq!(mappings[0]["branch_id"], Value::Null);
@@ -249,7 +176,7 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
             ],
         )
         .await
-        .json()["deliveries"]
+        .json()["data"]["deliveries"]
             .as_array()
             .map_or(0, Vec::len)
     };
@@ -277,8 +204,12 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     )
     .await
     .json();
-    assert_eq!(resent["replayed"], 2, "{resent}");
-    assert_eq!(resent["skipped"], Value::Array(Vec::new()), "{resent}");
+    assert_eq!(resent["data"]["replayed"], 2, "{resent}");
+    assert_eq!(
+        resent["data"]["skipped"],
+        Value::Array(Vec::new()),
+        "{resent}"
+    );
     harness::eventually(WAIT, "the delivered delivery sent again", || {
         (sent(&event_id) > sent_before).then_some(())
     })
@@ -293,7 +224,7 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     let left = hookit(&serve, &["map", "list", "--partner", partner, "--json"])
         .await
         .json();
-    assert_eq!(left, Value::Array(Vec::new()));
+    assert_eq!(left["data"], Value::Array(Vec::new()), "{left}");
 
     // With the mapping gone nothing of it can be sent again: a bulk replay says so.
     let gone = hookit(
@@ -309,9 +240,9 @@ async fn an_operator_maps_watches_a_delivery_die_and_replays_it() {
     )
     .await
     .json();
-    assert_eq!(gone["replayed"], 0, "{gone}");
-    assert_eq!(gone["skipped_total"], 2, "{gone}");
-    let reasons: Vec<&Value> = gone["skipped"]
+    assert_eq!(gone["data"]["replayed"], 0, "{gone}");
+    assert_eq!(gone["data"]["skipped_total"], 2, "{gone}");
+    let reasons: Vec<&Value> = gone["data"]["skipped"]
         .as_array()
         .expect("skipped")
         .iter()
@@ -368,7 +299,7 @@ async fn partner_commands_rotate_switch_and_report_server_errors() {
     )
     .await
     .json();
-    assert!(text(&rotated, "webhook_secret_key").starts_with("whsk_"));
+    assert!(text(&rotated["data"], "webhook_secret_key").starts_with("whsk_"));
 
     let disabled = hookit(&serve, &["partner", "disable", partner]).await.ok();
     assert!(disabled.contains("now disabled"), "{disabled}");
@@ -377,7 +308,7 @@ async fn partner_commands_rotate_switch_and_report_server_errors() {
         "{disabled}"
     );
     let listed = hookit(&serve, &["partner", "list", "--json"]).await.json();
-    let row = listed
+    let row = listed["data"]
         .as_array()
         .and_then(|all| all.iter().find(|p| p["id"] == partner))
         .unwrap_or_else(|| panic!("{partner} not listed: {listed}"));
@@ -533,7 +464,7 @@ async fn map_takes_all_three_events_at_once_and_says_when_it_replaces_a_url() {
     let listed = hookit(&serve, &["map", "--json", "list", "--partner", partner])
         .await
         .json();
-    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(3), "{listed}");
 
     let moved = map("created,status", second.clone()).await.ok();
     assert!(
@@ -557,7 +488,7 @@ async fn map_takes_all_three_events_at_once_and_says_when_it_replaces_a_url() {
     let listed = hookit(&serve, &["map", "--json", "list", "--partner", partner])
         .await
         .json();
-    let urls: Vec<(&str, &str)> = listed
+    let urls: Vec<(&str, &str)> = listed["data"]
         .as_array()
         .expect("list")
         .iter()
@@ -588,7 +519,13 @@ async fn map_takes_all_three_events_at_once_and_says_when_it_replaces_a_url() {
     )
     .await
     .json();
+    // Two events are two calls: an array of both answers, in the order given.
     assert_eq!(several.as_array().map(Vec::len), Some(2), "{several}");
+    assert_eq!(several[0]["data"]["event_type"], CREATED, "{several}");
+    assert_eq!(
+        several[1]["data"]["event_type"], "klikit.order.cart.updated",
+        "{several}"
+    );
     let bad = map("created,,status", first.clone()).await.failed();
     assert!(bad.contains("empty event type"), "{bad}");
     let unknown = map("created,shipped", first.clone()).await.failed();
@@ -605,7 +542,7 @@ async fn audit_lists_what_operators_did_with_filters() {
     hookit(&serve, &["partner", "enable", partner]).await.ok();
 
     let all = hookit(&serve, &["audit", "--json"]).await.json();
-    let actions: Vec<&str> = all["entries"]
+    let actions: Vec<&str> = all["data"]["entries"]
         .as_array()
         .expect("entries")
         .iter()
@@ -619,16 +556,19 @@ async fn audit_lists_what_operators_did_with_filters() {
     let disabled = hookit(&serve, &["audit", "--action", "partner.disabled", "--json"])
         .await
         .json();
-    assert_eq!(disabled["total"], 1, "{disabled}");
-    assert_eq!(disabled["entries"][0]["target"], partner, "{disabled}");
+    assert_eq!(disabled["data"]["total"], 1, "{disabled}");
+    assert_eq!(
+        disabled["data"]["entries"][0]["target"], partner,
+        "{disabled}"
+    );
     let by_root = hookit(&serve, &["audit", "--token", "root", "--json"])
         .await
         .json();
-    assert_eq!(by_root["total"], 3, "{by_root}");
+    assert_eq!(by_root["data"]["total"], 3, "{by_root}");
     let by_other = hookit(&serve, &["audit", "--token", "someone-else", "--json"])
         .await
         .json();
-    assert_eq!(by_other["total"], 0, "{by_other}");
+    assert_eq!(by_other["data"]["total"], 0, "{by_other}");
     let future = hookit(&serve, &["audit", "--since", "2999-01-01T00:00:00Z"])
         .await
         .ok();
@@ -706,7 +646,7 @@ async fn rotate_webhook_secret_says_when_the_switch_happens_and_update_sets_the_
     .ok();
     assert!(updated.contains("klikit+standard"), "{updated}");
     let listed = hookit(&serve, &["partner", "list", "--json"]).await.json();
-    assert_eq!(listed[0]["signature_scheme"], "klikit+standard");
+    assert_eq!(listed["data"][0]["signature_scheme"], "klikit+standard");
     let refused = hookit(
         &serve,
         &["partner", "update", partner, "--signature-scheme", "svix"],

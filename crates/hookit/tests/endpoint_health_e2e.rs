@@ -186,7 +186,7 @@ async fn a_410_disables_at_once_and_hookit_endpoints_enable_resumes() {
     let listed_json: Value =
         serde_json::from_str(&hookit(&serve, &["endpoints", "list", "--json"]).await)
             .expect("--json is JSON");
-    assert_eq!(listed_json[0]["state"], "disabled", "{listed_json}");
+    assert_eq!(listed_json["data"][0]["state"], "disabled", "{listed_json}");
 
     receiver.set("/gone", Behaviour::Ok);
     let enabled = hookit(

@@ -1,5 +1,7 @@
 //! Ingest refuses what klikit's contract does not allow: a status outside klikit's
-//! OrderStatus codes, and payment sent both flat and nested with different values.
+//! OrderStatus codes, and payment sent both flat and nested with different values. An
+//! integer field given as an integral float (`2.0`) is that integer, as JSON Schema
+//! counts it; a fraction is not.
 
 mod harness;
 
@@ -147,4 +149,84 @@ async fn an_idempotency_key_must_be_visible_ascii_as_its_error_says() {
     }
     let (status, answer) = push("push-8200_v1~ok").await;
     assert_eq!(status, 202, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_integral_float_is_the_integer_and_is_delivered_as_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    let (partner, _, _) = serve.create_partner("Acme").await;
+    serve
+        .map(&partner, 663, Some(1062), CREATED, &receiver.url("/floats"))
+        .await;
+
+    // Refused: a fraction, or a number beyond a double, in any integer field.
+    for (field, value) in [
+        ("status", "2.5"),
+        ("branch_id", "1062.5"),
+        ("business_id", "7e-1"),
+        ("payment_status", "1.25"),
+        ("id", "1e400"),
+    ] {
+        let mut fields = vec![
+            ("id", "8300"),
+            ("brands", r#"[{"id": 663}]"#),
+            ("branch_id", "1062"),
+            ("status", "1"),
+        ];
+        fields.retain(|(name, _)| *name != field);
+        fields.push((field, value));
+        let order: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!(r#""{name}": {value}"#))
+            .collect();
+        let text = format!(
+            r#"{{"event": "{CREATED}", "order": {{{}}}}}"#,
+            order.join(", ")
+        );
+        let (status, body) = serve.ingest_raw(text.clone()).await;
+        assert_eq!(status, 400, "{text}: {body}");
+        assert_eq!(
+            body["error"]["details"]["field"],
+            format!("order.{field}"),
+            "{text}: {body}"
+        );
+    }
+    let nested = format!(
+        r#"{{"event": "{CREATED}", "order": {{"id": 8300, "brands": [{{"id": 663}}],
+            "branch_id": 1062, "status": 1, "payment": {{"method": 14.5}}}}}}"#
+    );
+    let (status, body) = serve.ingest_raw(nested).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["field"], "order.payment.method");
+
+    // Accepted: 2.0, 1062e0 and 663.00 are integers. The known fields are written as
+    // integers (the record is formed from them, as for any push); an unknown field keeps
+    // its exact text. hookit numbers versions itself: the platform's `version`, which
+    // is not even an integer here, is replaced, never kept beside hookit's own.
+    let pushed = format!(
+        r#"{{"event": "{CREATED}", "order": {{"id": 8301.0,
+            "brands": [{{"id": 663.00, "title": "Bali Bites"}}], "branch_id": 1062e0,
+            "status": 2.0, "business_id": 737.0, "payment": {{"status": 1.0, "method": 14}},
+            "payment_channel": 8.0, "placed_at": "2026-12-02T10:00:00Z", "total": 2.0,
+            "version": "v7"}}}}"#
+    );
+    let (status, body) = serve.ingest_raw(pushed).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["data"]["order_id"], 8301, "{body}");
+    assert_eq!(body["data"]["routed_to"], 1, "{body}");
+    let got = receiver
+        .wait_for("/floats", 1, Duration::from_secs(15))
+        .await;
+    let delivered = String::from_utf8(got[0].body.clone()).expect("UTF-8");
+    assert_eq!(
+        delivered,
+        concat!(
+            r#"{"brand_id":663,"branch_id":1062,"orders":[{"id":8301,"business_id":737,"#,
+            r#""brands":[{"id":663,"title":"Bali Bites"}],"branch_id":1062,"status":2,"#,
+            r#""payment_status":1,"payment_channel":8,"payment_method":14,"#,
+            r#""placed_at":"2026-12-02T10:00:00Z","version":1,"total":2.0}]}"#
+        )
+    );
 }

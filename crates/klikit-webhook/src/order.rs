@@ -8,7 +8,10 @@
 //! float.
 //!
 //! Serialisation is compact: the known fields in the order of the spec's table (absent
-//! ones omitted), then the extra fields in input order. Payment fields are read flat or
+//! ones omitted), then the extra fields in input order. A known field with a typed value
+//! is written once, as that value: a second value of the same key (given twice, or left
+//! in `extra` before the typed field was set, as hookit sets `version`) is dropped, so
+//! no written order ever repeats a key. Payment fields are read flat or
 //! nested (`payment: {status, method, channel}`) and always written flat.
 
 mod brand;
@@ -59,6 +62,23 @@ pub struct Order {
     /// type, in input order, as exact minified JSON.
     pub extra: RawFields,
 }
+
+/// The fields [`Order`] reads into typed slots, in the order it writes them.
+const KNOWN_FIELDS: [&str; 13] = [
+    "id",
+    "external_id",
+    "business_id",
+    "brands",
+    "branch_id",
+    "status",
+    "cart",
+    "payment_status",
+    "payment_channel",
+    "payment_method",
+    "placed_at",
+    "updated_at",
+    "version",
+];
 
 /// Why bytes are not an order record.
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +217,32 @@ impl Order {
         if let Some(index) = nested_payment_at {
             payment::fold_nested_payment(&mut order, index);
         }
+        let typed: Vec<&str> = KNOWN_FIELDS
+            .into_iter()
+            .filter(|key| order.has_typed(key))
+            .collect();
+        order.extra.retain(|key| !typed.contains(&key));
         Ok(order)
+    }
+
+    /// Whether the known field `key` holds a typed value (and so is written as it).
+    fn has_typed(&self, key: &str) -> bool {
+        match key {
+            "id" => true,
+            "external_id" => self.external_id.is_some(),
+            "business_id" => self.business_id.is_some(),
+            "brands" => self.brands.is_some(),
+            "branch_id" => self.branch_id.is_some(),
+            "status" => self.status.is_some(),
+            "cart" => self.cart.is_some(),
+            "payment_status" => self.payment_status.is_some(),
+            "payment_channel" => self.payment_channel.is_some(),
+            "payment_method" => self.payment_method.is_some(),
+            "placed_at" => self.placed_at.is_some(),
+            "updated_at" => self.updated_at.is_some(),
+            "version" => self.version.is_some(),
+            _ => false,
+        }
     }
 
     /// The order as compact JSON text.
@@ -226,7 +271,11 @@ impl Order {
             self.updated_at.as_ref().map(Timestamp::as_str),
         );
         object.i64("version", self.version);
-        object.fields(&self.extra);
+        for (key, value) in self.extra.iter() {
+            if !self.has_typed(key) {
+                object.raw(key, value.get());
+            }
+        }
         object.finish()
     }
 

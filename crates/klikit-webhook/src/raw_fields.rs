@@ -5,6 +5,8 @@
 //! byte for byte, so numbers keep their exact text (`12.50` stays `12.50`; nothing
 //! goes through `f64`).
 
+mod integral;
+
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -82,6 +84,11 @@ impl RawFields {
         if let Some(field) = self.fields.get_mut(index) {
             field.1 = value;
         }
+    }
+
+    /// Keeps only the fields whose key `keep` accepts, in order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.fields.retain(|(key, _)| keep(key));
     }
 
     /// Removes the field at `index` (no-op if out of range).
@@ -204,14 +211,11 @@ pub(crate) fn raw_from_trusted(json: String) -> Option<Box<RawValue>> {
     RawValue::from_string(json).ok()
 }
 
-/// The value as an `i64`, if it is a JSON integer that fits.
+/// The value as an `i64`, if it is a JSON number whose value is an integer that fits.
+/// As JSON Schema counts integers, `2.0` and `2e0` are the integer 2; `2.5` and
+/// `1e400` are not integers (see [`integral`]).
 pub fn read_i64(raw: &RawValue) -> Option<i64> {
-    let text = raw.get();
-    // Only plain integers: `12.0` or `1e3` are not integers on this wire.
-    if text.contains(['.', 'e', 'E']) {
-        return None;
-    }
-    serde_json::from_str(text).ok()
+    integral::integral_value(raw.get())
 }
 
 /// The value as a string, if it is a JSON string.
@@ -320,8 +324,10 @@ mod tests {
         let raw = |text: &str| RawValue::from_string(text.to_owned()).expect("valid");
         assert_eq!(read_i64(&raw("42")), Some(42));
         assert_eq!(read_i64(&raw("-7")), Some(-7));
-        assert_eq!(read_i64(&raw("42.0")), None);
-        assert_eq!(read_i64(&raw("1e3")), None);
+        assert_eq!(read_i64(&raw("42.0")), Some(42));
+        assert_eq!(read_i64(&raw("1e3")), Some(1000));
+        assert_eq!(read_i64(&raw("42.5")), None);
+        assert_eq!(read_i64(&raw("1e400")), None);
         assert_eq!(read_i64(&raw("\"42\"")), None);
         assert_eq!(read_i64(&raw("18446744073709551615")), None);
         assert_eq!(read_string(&raw("\"a\\u00e9\"")), Some("aé".to_owned()));

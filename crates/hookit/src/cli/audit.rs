@@ -61,8 +61,8 @@ pub async fn run(
             query.push((name, value));
         }
     }
-    let data = client.get(&["audit"], &query).await?;
-    emit(json, data, |page: AuditPage| {
+    let answer = client.get(&["audit"], &query).await?;
+    emit(json, answer, |page: AuditPage| {
         if page.entries.is_empty() {
             println!(
                 "No audit entries match (page {}, {} in all).",

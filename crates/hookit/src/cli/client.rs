@@ -1,6 +1,7 @@
 //! The operator API client: finds the operator token, sends requests with
-//! `Authorization: Bearer <token>`, and turns answers into `data` values or errors a
-//! person can act on. The token is never printed, not even in errors.
+//! `Authorization: Bearer <token>`, and turns answers into [`Answer`]s (the `data`
+//! value, and the body exactly as the server sent it, for `--json`) or errors a person
+//! can act on. The token is never printed, not even in errors.
 
 use super::ServerArgs;
 use crate::credentials::{BootstrapSecret, Secret};
@@ -51,13 +52,20 @@ pub enum ClientError {
         "the server refused the operator token read from {from}: {message}; use the token \
          in the server's data directory (operator-token) or its HOOKIT_OPERATOR_TOKEN"
     )]
-    TokenRefused { from: TokenSource, message: String },
+    TokenRefused {
+        from: TokenSource,
+        message: String,
+        /// The answer's body, exactly as the server sent it.
+        body: String,
+    },
     #[error("{message} ({code}, HTTP {status})")]
     Api {
         status: u16,
         code: String,
         message: String,
         details: Value,
+        /// The answer's body, exactly as the server sent it.
+        body: String,
     },
     #[error("the server's answer was not what this command expects: {detail}")]
     UnexpectedAnswer { detail: String },
@@ -71,6 +79,24 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// The body of the server's error answer, exactly as sent, when the server answered
+    /// with a JSON error (what `--json` prints).
+    pub fn answer_body(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } | ClientError::TokenRefused { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+}
+
+/// A successful answer of the operator API.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The answer's `data`, parsed.
+    pub data: Value,
+    /// The whole body, exactly as the server sent it: what `--json` prints.
+    pub body: String,
 }
 
 /// A client of one server's operator API.
@@ -107,27 +133,31 @@ impl OperatorClient {
         &self,
         segments: &[&str],
         query: &[(&str, String)],
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Answer, ClientError> {
         self.send(Method::GET, segments, query, None).await
     }
 
     /// `POST /v1/operator/<segments…>` with an optional JSON body.
-    pub async fn post(&self, segments: &[&str], body: Option<Value>) -> Result<Value, ClientError> {
+    pub async fn post(
+        &self,
+        segments: &[&str],
+        body: Option<Value>,
+    ) -> Result<Answer, ClientError> {
         self.send(Method::POST, segments, &[], body).await
     }
 
     /// `PUT /v1/operator/<segments…>` with a JSON body.
-    pub async fn put(&self, segments: &[&str], body: Value) -> Result<Value, ClientError> {
+    pub async fn put(&self, segments: &[&str], body: Value) -> Result<Answer, ClientError> {
         self.send(Method::PUT, segments, &[], Some(body)).await
     }
 
     /// `PATCH /v1/operator/<segments…>` with a JSON body.
-    pub async fn patch(&self, segments: &[&str], body: Value) -> Result<Value, ClientError> {
+    pub async fn patch(&self, segments: &[&str], body: Value) -> Result<Answer, ClientError> {
         self.send(Method::PATCH, segments, &[], Some(body)).await
     }
 
     /// `DELETE /v1/operator/<segments…>`.
-    pub async fn delete(&self, segments: &[&str]) -> Result<Value, ClientError> {
+    pub async fn delete(&self, segments: &[&str]) -> Result<Answer, ClientError> {
         self.send(Method::DELETE, segments, &[], None).await
     }
 
@@ -137,7 +167,7 @@ impl OperatorClient {
         segments: &[&str],
         query: &[(&str, String)],
         body: Option<Value>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Answer, ClientError> {
         let mut request = self
             .http
             .request(method, self.url(segments))
@@ -152,11 +182,15 @@ impl OperatorClient {
         }
         let response = request.send().await.map_err(|err| self.unreachable(&err))?;
         let status = response.status();
-        let text = response
-            .text()
+        let bytes = response
+            .bytes()
             .await
             .map_err(|err| self.unreachable(&err))?;
-        self.answer(status, &text)
+        let text =
+            String::from_utf8(bytes.to_vec()).map_err(|_| ClientError::UnexpectedAnswer {
+                detail: format!("HTTP {status} with a body that is not UTF-8"),
+            })?;
+        self.answer(status, text)
     }
 
     /// The URL of an operator endpoint; each segment is percent-encoded, so an id can
@@ -178,29 +212,31 @@ impl OperatorClient {
         }
     }
 
-    /// Turns an HTTP answer into its `data`, or the error it carries.
-    fn answer(&self, status: StatusCode, text: &str) -> Result<Value, ClientError> {
-        let body: Value =
-            serde_json::from_str(text).map_err(|_| ClientError::UnexpectedAnswer {
+    /// Turns an HTTP answer into its `data` (keeping the body as sent), or the error it
+    /// carries.
+    fn answer(&self, status: StatusCode, text: String) -> Result<Answer, ClientError> {
+        let mut parsed: Value =
+            serde_json::from_str(&text).map_err(|_| ClientError::UnexpectedAnswer {
                 detail: format!(
                     "HTTP {status} with a body that is not JSON: {}",
-                    excerpt(text)
+                    excerpt(&text)
                 ),
             })?;
         if status.is_success() {
-            return match body.get("data") {
-                Some(data) => Ok(data.clone()),
+            return match parsed.get_mut("data").map(Value::take) {
+                Some(data) => Ok(Answer { data, body: text }),
                 None => Err(ClientError::UnexpectedAnswer {
                     detail: format!("HTTP {status} without a `data` field"),
                 }),
             };
         }
-        let error = &body["error"];
+        let error = &parsed["error"];
         let message = error["message"].as_str().unwrap_or("no message").to_owned();
         if status == StatusCode::UNAUTHORIZED {
             return Err(ClientError::TokenRefused {
                 from: self.token_source.clone(),
                 message,
+                body: text,
             });
         }
         Err(ClientError::Api {
@@ -208,6 +244,7 @@ impl OperatorClient {
             code: error["code"].as_str().unwrap_or("unknown").to_owned(),
             message,
             details: error["details"].clone(),
+            body: text,
         })
     }
 }

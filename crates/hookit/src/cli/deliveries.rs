@@ -185,8 +185,8 @@ async fn list(client: &OperatorClient, json: bool, args: ListArgs) -> Result<(),
     if let Some(cursor) = args.cursor {
         query.push(("cursor", cursor));
     }
-    let data = client.get(&["deliveries"], &query).await?;
-    emit(json, data, |page: DeliveryPage| {
+    let answer = client.get(&["deliveries"], &query).await?;
+    emit(json, answer, |page: DeliveryPage| {
         if page.deliveries.is_empty() {
             println!("No deliveries match.");
         } else {
@@ -225,8 +225,8 @@ fn delivery_table(deliveries: Vec<DeliveryView>) -> Table {
 }
 
 async fn show(client: &OperatorClient, json: bool, event_id: &str) -> Result<(), CliError> {
-    let data = client.get(&["deliveries", event_id], &[]).await?;
-    emit(json, data, |detail: DeliveryDetail| {
+    let answer = client.get(&["deliveries", event_id], &[]).await?;
+    emit(json, answer, |detail: DeliveryDetail| {
         print!("{}", summary_fields(&detail));
         println!();
         if detail.attempts.is_empty() {
@@ -271,10 +271,10 @@ fn summary_fields(detail: &DeliveryDetail) -> String {
 }
 
 async fn replay_one(client: &OperatorClient, json: bool, event_id: &str) -> Result<(), CliError> {
-    let data = client
+    let answer = client
         .post(&["deliveries", event_id, "replay"], None)
         .await?;
-    emit(json, data, |delivery: DeliveryView| {
+    emit(json, answer, |delivery: DeliveryView| {
         println!(
             "Replaying {}: it is {} again and will be attempted shortly.",
             delivery.event_id, delivery.state
@@ -300,10 +300,10 @@ async fn replay_many(
     if include_delivered {
         body.insert("include_delivered".into(), Value::Bool(true));
     }
-    let data = client
+    let answer = client
         .post(&["deliveries", "replay"], Some(Value::Object(body)))
         .await?;
-    emit(json, data, |answer: Replayed| {
+    emit(json, answer, |answer: Replayed| {
         let noun = |n: u64| if n == 1 { "delivery" } else { "deliveries" };
         println!("Replayed {} {}.", answer.replayed, noun(answer.replayed));
         if answer.skipped_total > 0 {

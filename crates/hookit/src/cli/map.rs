@@ -1,10 +1,10 @@
 //! `hookit map`: point a partner's (brand, branch, event type) at a URL, list the
 //! mappings, delete one.
 
-use super::client::OperatorClient;
+use super::client::{Answer, OperatorClient};
 use super::partner;
 use super::table::{self, Table};
-use super::{CliError, ClientError, emit, parse_event_type};
+use super::{AnswerList, CliError, ClientError, decode, emit, parse_event_type};
 use klikit_webhook::EventType;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -23,7 +23,8 @@ pub struct PutMappingArgs {
     #[arg(long)]
     branch: Option<i64>,
     /// The event type: a wire name, or created, status, cart; several separated by
-    /// commas (`created,status`), or `all` for the three.
+    /// commas (`created,status`), or `all` for the three. Several are several calls:
+    /// with --json, a JSON array of their answers, in the order given.
     #[arg(long, required = true, value_parser = parse_event_types)]
     event: Option<EventTypes>,
     /// The partner's webhook URL.
@@ -71,7 +72,8 @@ fn parse_event_types(text: &str) -> Result<EventTypes, String> {
 /// The `hookit map` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum MapCommand {
-    /// List mappings: one partner's, or every partner's.
+    /// List mappings: one partner's, or every partner's (with --json, a JSON array of
+    /// each partner's answer, in the order of `partner list`).
     List {
         /// Only this partner's mappings.
         #[arg(long)]
@@ -132,40 +134,43 @@ pub async fn put(
             "give --partner, --brand, --event and --url, or a subcommand (list, delete)".into(),
         );
     };
-    // What is mapped now, to say which of these replace a URL.
-    let existing: Vec<MappingView> =
-        serde_json::from_value(client.get(&["partners", &partner, "mappings"], &[]).await?)
-            .map_err(|err| ClientError::UnexpectedAnswer {
-                detail: format!("the partner's mappings are not readable: {err}"),
-            })?;
-    let mut answers = Vec::with_capacity(event.0.len());
-    for event in &event.0 {
+    let events = &event.0;
+    let mut answers = AnswerList::default();
+    // What is mapped now, to say which of these replace a URL (a look-up, not printed).
+    let existing = match client.get(&["partners", &partner, "mappings"], &[]).await {
+        Ok(answer) => decode::<Vec<MappingView>>(answer.data),
+        Err(err) if events.len() > 1 => return Err(answers.fail(json, err)),
+        Err(err) => return Err(err.into()),
+    };
+    let existing = existing.map_err(|err| ClientError::UnexpectedAnswer {
+        detail: format!("the partner's mappings are not readable: {err}"),
+    })?;
+    let mut mapped: Vec<(Answer, Option<String>)> = Vec::with_capacity(events.len());
+    for event in events {
         let mut body = json!({ "brand_id": brand, "event_type": event.as_str(), "url": url });
         if let Some(branch) = args.branch {
             body["branch_id"] = json!(branch);
         }
-        let data = client
-            .put(&["partners", &partner, "mappings"], body)
-            .await?;
+        let answer = match client.put(&["partners", &partner, "mappings"], body).await {
+            Ok(answer) => answer,
+            Err(err) if events.len() > 1 => return Err(answers.fail(json, err)),
+            Err(err) => return Err(err.into()),
+        };
+        answers.push(&answer);
         let before = existing
             .iter()
             .find(|m| {
                 m.brand_id == brand && m.branch_id == args.branch && m.event_type == event.as_str()
             })
             .map(|m| m.url.clone());
-        answers.push((data, before));
+        mapped.push((answer, before));
     }
-    if json {
-        let mut data: Vec<Value> = answers.into_iter().map(|(data, _)| data).collect();
-        let data = if data.len() == 1 {
-            data.remove(0)
-        } else {
-            Value::Array(data)
-        };
-        return emit(true, data, |_: Value| {});
+    if json && events.len() > 1 {
+        answers.print()?;
+        return Ok(());
     }
-    for (data, before) in answers {
-        emit(false, data, |mapping: MappingView| {
+    for (answer, before) in mapped {
+        emit(json, answer, |mapping: MappingView| {
             let what = format!(
                 "{} for brand {}, {}, of partner {}",
                 mapping.event_type,
@@ -187,47 +192,71 @@ pub async fn put(
 }
 
 async fn list(client: &OperatorClient, json: bool, partner: Option<&str>) -> Result<(), CliError> {
-    let data = match partner {
-        Some(partner) => client.get(&["partners", partner, "mappings"], &[]).await?,
-        None => Value::Array(every_mapping(client).await?),
+    let (answers, mappings) = match partner {
+        Some(partner) => {
+            let answer = client.get(&["partners", partner, "mappings"], &[]).await?;
+            return emit(json, answer, print_mappings);
+        }
+        None => every_mapping(client, json).await?,
     };
-    emit(json, data, |mappings: Vec<MappingView>| {
-        if mappings.is_empty() {
-            println!(
-                "No mappings yet; add one with `hookit map --partner ID --brand B --event E --url URL`."
-            );
-            return;
-        }
-        let mut rows = Table::new(&[
-            "ID", "PARTNER", "BRAND", "BRANCH", "EVENT", "URL", "STATE", "UPDATED",
-        ]);
-        for mapping in mappings {
-            rows.row(vec![
-                mapping.id,
-                mapping.partner_id,
-                mapping.brand_id.to_string(),
-                mapping
-                    .branch_id
-                    .map_or_else(|| "*".into(), |b| b.to_string()),
-                mapping.event_type,
-                mapping.url,
-                mapping.endpoint_state.unwrap_or_else(|| "healthy".into()),
-                table::time(&mapping.updated_at),
-            ]);
-        }
-        print!("{}", rows.render());
-    })
+    if json {
+        answers.print()?;
+    } else {
+        print_mappings(decode(Value::Array(mappings))?);
+    }
+    Ok(())
 }
 
-/// Every partner's mappings, partner by partner.
-async fn every_mapping(client: &OperatorClient) -> Result<Vec<Value>, CliError> {
-    let partners = partner::fetch_all(client).await?;
+fn print_mappings(mappings: Vec<MappingView>) {
+    if mappings.is_empty() {
+        println!(
+            "No mappings yet; add one with `hookit map --partner ID --brand B --event E --url URL`."
+        );
+        return;
+    }
+    let mut rows = Table::new(&[
+        "ID", "PARTNER", "BRAND", "BRANCH", "EVENT", "URL", "STATE", "UPDATED",
+    ]);
+    for mapping in mappings {
+        rows.row(vec![
+            mapping.id,
+            mapping.partner_id,
+            mapping.brand_id.to_string(),
+            mapping
+                .branch_id
+                .map_or_else(|| "*".into(), |b| b.to_string()),
+            mapping.event_type,
+            mapping.url,
+            mapping.endpoint_state.unwrap_or_else(|| "healthy".into()),
+            table::time(&mapping.updated_at),
+        ]);
+    }
+    print!("{}", rows.render());
+}
+
+/// Every partner's mappings, asked partner by partner: the answers (one per partner, in
+/// the order of the partner list, which is a look-up and not among them) and the
+/// mappings they hold.
+async fn every_mapping(
+    client: &OperatorClient,
+    json: bool,
+) -> Result<(AnswerList, Vec<Value>), CliError> {
+    let mut answers = AnswerList::default();
+    let partners = match partner::fetch_all(client).await {
+        Ok(partners) => partners,
+        Err(err) => return Err(answers.fail(json, err)),
+    };
     let mut all = Vec::new();
     for partner in partners {
-        match client
+        let answer = match client
             .get(&["partners", &partner.id, "mappings"], &[])
-            .await?
+            .await
         {
+            Ok(answer) => answer,
+            Err(err) => return Err(answers.fail(json, err)),
+        };
+        answers.push(&answer);
+        match answer.data {
             Value::Array(mappings) => all.extend(mappings),
             other => {
                 return Err(ClientError::UnexpectedAnswer {
@@ -237,7 +266,7 @@ async fn every_mapping(client: &OperatorClient) -> Result<Vec<Value>, CliError> 
             }
         }
     }
-    Ok(all)
+    Ok((answers, all))
 }
 
 async fn delete(
@@ -250,10 +279,10 @@ async fn delete(
         Some(partner) => partner,
         None => owner_of(client, mapping_id).await?,
     };
-    let data = client
+    let answer = client
         .delete(&["partners", &partner, "mappings", mapping_id])
         .await?;
-    emit(json, data, |deleted: DeletedMapping| {
+    emit(json, answer, |deleted: DeletedMapping| {
         println!(
             "Deleted mapping {} of partner {partner}; {} unfinished deliveries stopped.",
             deleted.mapping_id, deleted.stopped
@@ -263,7 +292,9 @@ async fn delete(
 
 /// The partner a mapping belongs to, found by listing every partner's mappings.
 async fn owner_of(client: &OperatorClient, mapping_id: &str) -> Result<String, CliError> {
-    let mappings: Vec<MappingView> = super::decode(Value::Array(every_mapping(client).await?))?;
+    // Look-ups: with --json only the deletion's answer is printed.
+    let (_, mappings) = every_mapping(client, false).await?;
+    let mappings: Vec<MappingView> = decode(Value::Array(mappings))?;
     mappings
         .into_iter()
         .find(|mapping| mapping.id == mapping_id)

@@ -144,10 +144,10 @@ async fn test_webhook(
     if let Some(url) = url {
         body["url"] = json!(url);
     }
-    let data = client
+    let answer = client
         .post(&["partners", id, "webhooks", "test"], Some(body))
         .await?;
-    emit(json, data, |result: TestWebhookResult| {
+    emit(json, answer, |result: TestWebhookResult| {
         let outcome = match result.status_code {
             Some(code) if (200..300).contains(&code) => format!("acknowledged with HTTP {code}"),
             Some(code) => format!("refused with HTTP {code}"),
@@ -176,8 +176,8 @@ async fn test_webhook(
 
 /// Lists every partner (also used by `hookit map list` and `map delete`).
 pub(super) async fn fetch_all(client: &OperatorClient) -> Result<Vec<PartnerView>, CliError> {
-    let data = client.get(&["partners"], &[]).await?;
-    Ok(decode(data)?)
+    let answer = client.get(&["partners"], &[]).await?;
+    Ok(decode(answer.data)?)
 }
 
 async fn create(
@@ -190,8 +190,8 @@ async fn create(
     if let Some(scheme) = signature_scheme {
         body["signature_scheme"] = json!(scheme);
     }
-    let data = client.post(&["partners"], Some(body)).await?;
-    emit(json, data, |created: CreatedPartner| {
+    let answer = client.post(&["partners"], Some(body)).await?;
+    emit(json, answer, |created: CreatedPartner| {
         let partner = created.partner;
         println!("Partner created.");
         print!(
@@ -212,8 +212,8 @@ async fn create(
 }
 
 async fn list(client: &OperatorClient, json: bool) -> Result<(), CliError> {
-    let data = client.get(&["partners"], &[]).await?;
-    emit(json, data, |partners: Vec<PartnerView>| {
+    let answer = client.get(&["partners"], &[]).await?;
+    emit(json, answer, |partners: Vec<PartnerView>| {
         if partners.is_empty() {
             println!("No partners yet; create one with `hookit partner create --name NAME`.");
             return;
@@ -233,10 +233,10 @@ async fn list(client: &OperatorClient, json: bool) -> Result<(), CliError> {
 }
 
 async fn rotate_secret(client: &OperatorClient, json: bool, id: &str) -> Result<(), CliError> {
-    let data = client
+    let answer = client
         .post(&["partners", id, "secret", "rotate"], None)
         .await?;
-    emit(json, data, |answer: RotatedSecret| {
+    emit(json, answer, |answer: RotatedSecret| {
         println!("New API secret for partner {id}; the old secret_key stopped working.");
         print!("{}", table::fields(&[("secret_key", answer.secret_key)]));
     })?;
@@ -251,10 +251,10 @@ async fn rotate_webhook_secret(
     grace: Option<String>,
 ) -> Result<(), CliError> {
     let body = grace.as_ref().map(|grace| json!({ "grace": grace }));
-    let data = client
+    let answer = client
         .post(&["partners", id, "webhook-secret", "rotate"], body)
         .await?;
-    emit(json, data, |answer: RotatedWebhookSecret| {
+    emit(json, answer, |answer: RotatedWebhookSecret| {
         match &grace {
             Some(grace) => println!(
                 "New webhook secret for partner {id}. Deliveries stay signed with the previous \
@@ -285,13 +285,13 @@ async fn update(
     id: &str,
     signature_scheme: &str,
 ) -> Result<(), CliError> {
-    let data = client
+    let answer = client
         .patch(
             &["partners", id],
             json!({ "signature_scheme": signature_scheme }),
         )
         .await?;
-    emit(json, data, |partner: PartnerView| {
+    emit(json, answer, |partner: PartnerView| {
         println!(
             "Partner {} ({}) now signs its deliveries with the scheme {}, from the next attempt on.",
             partner.id, partner.name, partner.signature_scheme
@@ -306,8 +306,8 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<(), CliError> {
     let action = if enabled { "enable" } else { "disable" };
-    let data = client.post(&["partners", id, action], None).await?;
-    emit(json, data, |partner: PartnerView| {
+    let answer = client.post(&["partners", id, action], None).await?;
+    emit(json, answer, |partner: PartnerView| {
         let now = if partner.enabled {
             "enabled"
         } else {

@@ -135,11 +135,13 @@ fn id_is_required_and_an_integer() {
     assert!(missing.to_string().contains("`id`"));
     let text = Order::from_json_bytes(br#"{"id": "7"}"#).expect_err("string id");
     assert!(matches!(text, OrderError::NotAnInteger { field: "id", .. }));
-    let float = Order::from_json_bytes(br#"{"id": 7.0}"#).expect_err("float id");
+    let fraction = Order::from_json_bytes(br#"{"id": 7.5}"#).expect_err("fractional id");
     assert!(matches!(
-        float,
+        fraction,
         OrderError::NotAnInteger { field: "id", .. }
     ));
+    let huge = Order::from_json_bytes(br#"{"id": 1e400}"#).expect_err("id beyond i64");
+    assert!(matches!(huge, OrderError::NotAnInteger { field: "id", .. }));
     assert!(matches!(
         Order::from_json_bytes(b"[1]"),
         Err(OrderError::NotAnObject { .. })
@@ -151,10 +153,63 @@ fn id_is_required_and_an_integer() {
 }
 
 #[test]
+fn integral_floats_are_integers_and_written_as_integers() {
+    // JSON Schema counts 2.0 as an integer: so does the parser. The typed fields are
+    // written as plain integers; unknown fields keep their exact text.
+    let order = parse(
+        r#"{"id": 7585307.0, "brands": [{"id": 663.0}], "branch_id": 1062e0,
+            "status": 2.0, "payment": {"status": 1.0, "method": 14, "channel": 8.00},
+            "business_id": 737.0, "version": 3.0, "total": 2.0}"#,
+    );
+    assert_eq!(order.id, 7585307);
+    assert_eq!(order.brand_id(), Some(663));
+    assert_eq!(order.branch_id, Some(1062));
+    assert_eq!(order.status, Some(OrderStatus::Accepted));
+    assert_eq!(order.payment_status, Some(PaymentStatus::Paid));
+    assert_eq!(order.payment_channel, Some(8));
+    assert_eq!(order.business_id, Some(737));
+    assert_eq!(order.version, Some(3));
+    assert_eq!(
+        order.to_json_string(),
+        r#"{"id":7585307,"business_id":737,"brands":[{"id":663}],"branch_id":1062,"status":2,"payment_status":1,"payment_channel":8,"payment_method":14,"version":3,"total":2.0}"#
+    );
+    // A fraction is not an integer: the value is kept as sent, the typed field empty.
+    let order = parse(r#"{"id": 1, "status": 2.5, "branch_id": 1e400}"#);
+    assert_eq!(order.status, None);
+    assert_eq!(order.branch_id, None);
+    assert_eq!(order.extra_get("status").map(RawValue::get), Some("2.5"));
+    assert_eq!(
+        order.extra_get("branch_id").map(RawValue::get),
+        Some("1e400")
+    );
+}
+
+#[test]
 fn serde_round_trip() {
     let order = parse(r#"{"id": 1, "status": 9, "x": [1.10]}"#);
     let json = serde_json::to_string(&order).expect("serialises");
     assert_eq!(json, r#"{"id":1,"status":9,"x":[1.10]}"#);
     let back: Order = serde_json::from_str(&json).expect("parses");
     assert_eq!(back, order);
+}
+
+#[test]
+fn a_written_order_never_repeats_a_key() {
+    // A value left beside a known field (not an integer, or null) is dropped once the
+    // typed field is set, as hookit sets `version` and a status change `updated_at`.
+    let mut order = parse(r#"{"id": 1, "version": "7", "updated_at": null, "x": 1}"#);
+    assert_eq!(
+        order.to_json_string(),
+        r#"{"id":1,"version":"7","updated_at":null,"x":1}"#
+    );
+    order.version = Some(2);
+    order.updated_at = Some(Timestamp::parse("2026-12-02T10:00:00Z").expect("time"));
+    assert_eq!(
+        order.to_json_string(),
+        r#"{"id":1,"updated_at":"2026-12-02T10:00:00Z","version":2,"x":1}"#
+    );
+    // A key given twice: the typed value is the order's, the other is not kept.
+    let order = parse(r#"{"id": 1, "status": "x", "status": 3, "id": 9}"#);
+    assert_eq!(order.status, Some(OrderStatus::from_code(3)));
+    assert_eq!(order.to_json_string(), r#"{"id":1,"status":3}"#);
 }

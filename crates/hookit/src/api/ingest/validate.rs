@@ -3,6 +3,7 @@
 
 use crate::api::error::ApiError;
 use crate::store::Millis;
+use klikit_webhook::raw_fields::read_i64;
 use klikit_webhook::{Order, OrderStatus, RawFields};
 
 /// Known fields and what they must be. A field that parsed into its typed slot is
@@ -135,7 +136,7 @@ fn nested_payment(order: &Order, field: &str) -> Result<(), ApiError> {
         if value.get() == "null" {
             continue;
         }
-        if value.get().parse::<i64>().is_err() {
+        if read_i64(value).is_none() {
             return Err(ApiError::invalid_field(&path, "must be an integer"));
         }
         let flat_value = match *flat {

@@ -115,8 +115,8 @@ pub(super) fn state(document: &mut Value) {
             }
         }
     }
-    // Kept as sent, never read: hookit numbers versions itself, and a brand's title
-    // is the platform's business.
+    // Any value: hookit numbers versions itself (whatever `version` is sent is
+    // replaced), and a brand's title is the platform's business (kept as sent).
     for field in ["version", "brands/items/properties/title"] {
         let pointer = format!("/components/schemas/IngestOrder/properties/{field}");
         if let Some(schema) = document

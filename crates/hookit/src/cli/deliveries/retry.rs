@@ -30,10 +30,10 @@ struct Retried {
 /// Runs `hookit deliveries retry`.
 pub async fn run(client: &OperatorClient, json: bool, args: RetryArgs) -> Result<(), CliError> {
     if let Some(event_id) = args.event_id {
-        let data = client
+        let answer = client
             .post(&["deliveries", &event_id, "retry"], None)
             .await?;
-        return emit(json, data, |delivery: DeliveryView| {
+        return emit(json, answer, |delivery: DeliveryView| {
             println!(
                 "Retrying {} now (attempt {} is next; the retry schedule is not advanced).",
                 delivery.event_id,
@@ -49,10 +49,10 @@ pub async fn run(client: &OperatorClient, json: bool, args: RetryArgs) -> Result
                 .into(),
         );
     }
-    let data = client
+    let answer = client
         .post(&["deliveries", "retry"], Some(Value::Object(body)))
         .await?;
-    emit(json, data, |answer: Retried| {
+    emit(json, answer, |answer: Retried| {
         let noun = |n: u64| if n == 1 { "delivery" } else { "deliveries" };
         println!(
             "Retrying {} pending {} now.",
