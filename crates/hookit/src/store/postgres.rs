@@ -67,6 +67,7 @@ mod deliveries;
 mod dispatch;
 mod failure;
 mod ingest;
+mod ingest_batch;
 mod migrate;
 mod operators;
 mod partner_api;
