@@ -151,11 +151,7 @@ impl ChildServer {
 
     /// CPU seconds (user + system) the server has used so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // The command name may hold spaces: fields are counted after its `)`.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks = |n: usize| fields.get(n)?.parse::<f64>().ok();
-        Some((ticks(11)? + ticks(12)?) / TICKS_PER_S)
+        process_cpu_seconds(self.child.id())
     }
 
     /// The process id, for `/proc/<pid>/…`.
@@ -177,6 +173,15 @@ impl ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / TICKS_PER_S)
 }
 
 impl Drop for ChildServer {
