@@ -1,9 +1,9 @@
 //! The changes of one push, written in a fixed number of statements whatever the
-//! push's size: the orders read in one, upserted in one, the changes inserted in
+//! push's size: the orders read in one, upserted with the changes inserted in
 //! one, their routes looked up in one, the open sequences marked in one and the
-//! queue rows inserted in one. Each statement carries the whole push as arrays
-//! (`unnest`), so a push of 1,000 items costs the same seven round trips as a push of
-//! one, where item by item it cost five or more per item.
+//! queue rows inserted in one (with the dispatchers' `NOTIFY`). Each statement carries
+//! the whole push as arrays (`unnest`), so a push of 1,000 items costs the same round
+//! trips as a push of one, where item by item it cost five or more per item.
 //!
 //! The caller holds the advisory locks of every order of the push (see
 //! [`super::ingest::lock_orders`]), so what is read here is the latest committed state
@@ -32,9 +32,12 @@ struct OrderRow {
 }
 
 /// Writes every item of `request`; returns one result per item, in push order.
+/// When a change is queued, `channel` is notified (with the commit) in the same
+/// statement.
 pub(super) async fn ingest_items(
     conn: &mut PgConnection,
     request: &IngestRequest,
+    channel: &str,
 ) -> PgResult<Vec<IngestItemResult>> {
     let now = request.now;
     let mut ids: Vec<i64> = request.items.iter().map(|item| item.order.id).collect();
@@ -141,56 +144,26 @@ pub(super) async fn ingest_items(
     if changes.is_empty() {
         return Ok(results);
     }
-    upsert_orders(&mut *conn, &orders, now).await?;
-    insert_changes(&mut *conn, &changes, now).await?;
+    write_orders_and_changes(&mut *conn, &orders, &changes, now).await?;
     let targets = route_targets(&mut *conn, &changes).await?;
     for ((_, _, result), targets) in changes.iter().zip(&targets) {
         results[*result].routed_to = targets.len() as u64;
     }
-    enqueue_all(conn, &changes, &targets, now).await?;
+    enqueue_all(conn, &changes, &targets, now, channel).await?;
     Ok(results)
 }
 
-async fn upsert_orders(conn: &mut PgConnection, orders: &[OrderRow], now: Millis) -> PgResult<()> {
-    let column = |f: fn(&OrderRow) -> i64| orders.iter().map(f).collect::<Vec<i64>>();
-    let placed: Vec<Option<Millis>> = orders.iter().map(|o| o.placed_at).collect();
-    let updated: Vec<Option<Millis>> = orders.iter().map(|o| o.platform_updated_at).collect();
-    let records: Vec<&[u8]> = orders.iter().map(|o| o.record.as_slice()).collect();
-    // `first_ingested_at` is written once, with the row.
-    sqlx::query(
-        "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                             platform_stored_at, first_ingested_at, version, record)
-         SELECT t.id, t.brand_id, t.branch_id, t.status, t.placed_at, t.updated_at, $9, $9,
-                t.version, t.record
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::bigint[], $7::bigint[], $8::bytea[])
-              AS t(id, brand_id, branch_id, status, placed_at, updated_at, version, record)
-         ON CONFLICT (id) DO UPDATE SET
-            brand_id = excluded.brand_id, branch_id = excluded.branch_id,
-            status = excluded.status, placed_at = excluded.placed_at,
-            platform_updated_at = excluded.platform_updated_at,
-            platform_stored_at = excluded.platform_stored_at,
-            version = excluded.version, record = excluded.record",
-    )
-    .bind(column(|o| o.id))
-    .bind(column(|o| o.brand_id))
-    .bind(column(|o| o.branch_id))
-    .bind(column(|o| o.status))
-    .bind(&placed)
-    .bind(&updated)
-    .bind(column(|o| o.version))
-    .bind(&records)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn insert_changes(
+/// Upserts the orders' rows and inserts the changes: one statement.
+async fn write_orders_and_changes(
     conn: &mut PgConnection,
+    orders: &[OrderRow],
     changes: &[(OrderChange, Vec<u8>, usize)],
     now: Millis,
 ) -> PgResult<()> {
+    let order_column = |f: fn(&OrderRow) -> i64| orders.iter().map(f).collect::<Vec<i64>>();
+    let placed: Vec<Option<Millis>> = orders.iter().map(|o| o.placed_at).collect();
+    let updated: Vec<Option<Millis>> = orders.iter().map(|o| o.platform_updated_at).collect();
+    let order_records: Vec<&[u8]> = orders.iter().map(|o| o.record.as_slice()).collect();
     let ids: Vec<&str> = changes.iter().map(|(c, _, _)| c.id.as_str()).collect();
     let column = |f: fn(&OrderChange) -> i64| changes.iter().map(|(c, _, _)| f(c)).collect();
     let order_ids: Vec<i64> = column(|c| c.order_id);
@@ -202,8 +175,24 @@ async fn insert_changes(
         .map(|(c, _, _)| c.event_type.as_str())
         .collect();
     let records: Vec<&[u8]> = changes.iter().map(|(_, r, _)| r.as_slice()).collect();
+    // `first_ingested_at` is written once, with the order's row.
     sqlx::query(
-        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
+        "WITH upserted AS (
+            INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
+                                platform_stored_at, first_ingested_at, version, record)
+            SELECT o.id, o.brand_id, o.branch_id, o.status, o.placed_at, o.updated_at, $8, $8,
+                   o.version, o.record
+            FROM unnest($9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                        $13::bigint[], $14::bigint[], $15::bigint[], $16::bytea[])
+                 AS o(id, brand_id, branch_id, status, placed_at, updated_at, version, record)
+            ON CONFLICT (id) DO UPDATE SET
+               brand_id = excluded.brand_id, branch_id = excluded.branch_id,
+               status = excluded.status, placed_at = excluded.placed_at,
+               platform_updated_at = excluded.platform_updated_at,
+               platform_stored_at = excluded.platform_stored_at,
+               version = excluded.version, record = excluded.record
+         )
+         INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
                                     record, ingested_at)
          SELECT t.id, t.order_id, t.version, t.event_type, t.brand_id, t.branch_id, t.record, $8
          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],
@@ -218,6 +207,14 @@ async fn insert_changes(
     .bind(&branches)
     .bind(&records)
     .bind(now)
+    .bind(order_column(|o| o.id))
+    .bind(order_column(|o| o.brand_id))
+    .bind(order_column(|o| o.branch_id))
+    .bind(order_column(|o| o.status))
+    .bind(&placed)
+    .bind(&updated)
+    .bind(order_column(|o| o.version))
+    .bind(&order_records)
     .execute(conn)
     .await?;
     Ok(())
@@ -284,6 +281,7 @@ async fn enqueue_all(
     changes: &[(OrderChange, Vec<u8>, usize)],
     targets: &[Vec<(String, String)>],
     now: Millis,
+    channel: &str,
 ) -> PgResult<()> {
     let mut pairs: Vec<(&str, i64)> = Vec::new();
     let mut seen: HashSet<(&str, i64)> = HashSet::new();
@@ -341,15 +339,20 @@ async fn enqueue_all(
             successors.push(false);
         }
     }
+    // The dispatchers' wake-up rides on the same statement.
     sqlx::query(
-        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                            has_successor, queued_at)
-         SELECT t.id, t.partner_id, t.mapping_id, t.order_id, t.order_version, t.change_id,
-                t.state, t.has_successor, $9
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-                     $7::text[], $8::bool[])
-              AS t(id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                   has_successor)",
+        "WITH queued AS (
+            INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id,
+                               state, has_successor, queued_at)
+            SELECT t.id, t.partner_id, t.mapping_id, t.order_id, t.order_version, t.change_id,
+                   t.state, t.has_successor, $9
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                        $6::text[], $7::text[], $8::bool[])
+                 AS t(id, partner_id, mapping_id, order_id, order_version, change_id, state,
+                      has_successor)
+            RETURNING 1
+         )
+         SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM queued)",
     )
     .bind(&ids)
     .bind(&row_partners)
@@ -360,6 +363,7 @@ async fn enqueue_all(
     .bind(&states)
     .bind(&successors)
     .bind(now)
+    .bind(channel)
     .execute(conn)
     .await?;
     Ok(())

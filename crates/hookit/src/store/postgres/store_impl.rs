@@ -137,15 +137,12 @@ impl Store for PostgresStore {
     }
 
     async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome> {
-        in_transaction!(self, |conn| async {
-            let outcome = ingest::ingest(&mut *conn, &request).await?;
-            if outcome.results.iter().any(|result| result.routed_to > 0)
-                && !outcome.idempotent_replay
-            {
-                self.notify_work(conn).await?;
-            }
-            PgResult::Ok(outcome)
-        })
+        // The NOTIFY for queued changes is sent by the statement that queues them.
+        in_transaction!(self, |conn| ingest::ingest(
+            conn,
+            &request,
+            &self.inner.channel
+        ))
     }
 
     async fn get_order(&self, order_id: i64) -> StoreResult<Option<StoredOrder>> {
