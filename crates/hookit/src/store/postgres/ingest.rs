@@ -53,11 +53,9 @@ pub(super) async fn lock_orders(conn: &mut PgConnection, order_ids: &[i64]) -> P
     Ok(())
 }
 
-/// Writes a push; when a change was queued, `channel` is notified with the commit.
 pub(super) async fn ingest(
     conn: &mut PgConnection,
     request: &IngestRequest,
-    channel: &str,
 ) -> PgResult<IngestOutcome> {
     if let Some(key) = &request.idempotency {
         lock_idempotency_key(conn, INGEST_SCOPE, &key.key).await?;
@@ -78,7 +76,7 @@ pub(super) async fn ingest(
     }
     let order_ids: Vec<i64> = request.items.iter().map(|item| item.order.id).collect();
     lock_orders(conn, &order_ids).await?;
-    let results = super::ingest_batch::ingest_items(&mut *conn, request, channel).await?;
+    let results = super::ingest_batch::ingest_items(&mut *conn, request).await?;
     let outcome = IngestOutcome {
         results,
         idempotent_replay: false,

@@ -1,7 +1,7 @@
 //! The changes of one push, written in a fixed number of statements whatever the
 //! push's size: the orders read in one, upserted with the changes inserted in
 //! one, their routes looked up in one, the open sequences marked in one and the
-//! queue rows inserted in one (with the dispatchers' `NOTIFY`). Each statement carries
+//! queue rows inserted in one. Each statement carries
 //! the whole push as arrays (`unnest`), so a push of 1,000 items costs the same round
 //! trips as a push of one, where item by item it cost five or more per item.
 //!
@@ -32,12 +32,9 @@ struct OrderRow {
 }
 
 /// Writes every item of `request`; returns one result per item, in push order.
-/// When a change is queued, `channel` is notified (with the commit) in the same
-/// statement.
 pub(super) async fn ingest_items(
     conn: &mut PgConnection,
     request: &IngestRequest,
-    channel: &str,
 ) -> PgResult<Vec<IngestItemResult>> {
     let now = request.now;
     let mut ids: Vec<i64> = request.items.iter().map(|item| item.order.id).collect();
@@ -149,7 +146,7 @@ pub(super) async fn ingest_items(
     for ((_, _, result), targets) in changes.iter().zip(&targets) {
         results[*result].routed_to = targets.len() as u64;
     }
-    enqueue_all(conn, &changes, &targets, now, channel).await?;
+    enqueue_all(conn, &changes, &targets, now).await?;
     Ok(results)
 }
 
@@ -281,7 +278,6 @@ async fn enqueue_all(
     changes: &[(OrderChange, Vec<u8>, usize)],
     targets: &[Vec<(String, String)>],
     now: Millis,
-    channel: &str,
 ) -> PgResult<()> {
     let mut pairs: Vec<(&str, i64)> = Vec::new();
     let mut seen: HashSet<(&str, i64)> = HashSet::new();
@@ -339,20 +335,15 @@ async fn enqueue_all(
             successors.push(false);
         }
     }
-    // The dispatchers' wake-up rides on the same statement.
     sqlx::query(
-        "WITH queued AS (
-            INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id,
-                               state, has_successor, queued_at)
-            SELECT t.id, t.partner_id, t.mapping_id, t.order_id, t.order_version, t.change_id,
-                   t.state, t.has_successor, $9
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                        $6::text[], $7::text[], $8::bool[])
-                 AS t(id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                      has_successor)
-            RETURNING 1
-         )
-         SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM queued)",
+        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id,
+                            state, has_successor, queued_at)
+         SELECT t.id, t.partner_id, t.mapping_id, t.order_id, t.order_version, t.change_id,
+                t.state, t.has_successor, $9
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::text[], $7::text[], $8::bool[])
+              AS t(id, partner_id, mapping_id, order_id, order_version, change_id, state,
+                   has_successor)",
     )
     .bind(&ids)
     .bind(&row_partners)
@@ -363,7 +354,6 @@ async fn enqueue_all(
     .bind(&states)
     .bind(&successors)
     .bind(now)
-    .bind(channel)
     .execute(conn)
     .await?;
     Ok(())
