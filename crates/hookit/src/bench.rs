@@ -20,6 +20,7 @@
 pub mod backlog;
 pub mod bed;
 pub mod child;
+pub mod data_dir;
 pub mod database_cpu;
 pub mod latency;
 pub mod memory;

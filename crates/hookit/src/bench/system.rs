@@ -5,6 +5,7 @@
 
 use super::BenchError;
 use super::child::ChildServer;
+pub use super::data_dir::DataDir;
 use crate::config::{DatabaseLocation, ServeConfig};
 use crate::credentials::Secret;
 use crate::serve::Server;
@@ -20,37 +21,6 @@ const METRICS_TOKEN: &str = "hkmt_bench_metrics_token";
 const INGEST_TOKEN: &str = "hkin_bench_ingest_token";
 /// Attempts of one ingest push before the bench gives up (transport errors and 5xx).
 const INGEST_TRIES: u32 = 5;
-
-/// A data directory made for one scenario, removed on drop unless kept.
-pub struct DataDir {
-    pub path: PathBuf,
-    keep: bool,
-}
-
-impl DataDir {
-    /// Creates `parent/hookit-bench-<scenario>-<pid>-<random>`.
-    pub fn create(parent: &Path, scenario: &str, keep: bool) -> Result<DataDir, BenchError> {
-        let name = format!(
-            "hookit-bench-{scenario}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let path = parent.join(name);
-        std::fs::create_dir_all(&path)
-            .map_err(|err| format!("cannot create the data directory {}: {err}", path.display()))?;
-        Ok(DataDir { path, keep })
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        if self.keep {
-            eprintln!("bench: kept data in {}", self.path.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
 
 /// Where the bench keeps its data and how it starts servers; shared by all scenarios.
 #[derive(Debug, Clone)]

@@ -68,7 +68,12 @@ pub async fn changes_of_one_order_in_one_push_are_versioned_and_wait_in_line(sto
                     .as_array()
                     .expect("orders")
                     .iter()
-                    .map(|o| (o["id"].as_i64().unwrap(), o["version"].as_i64().unwrap()))
+                    .map(|o| {
+                        (
+                            o["id"].as_i64().expect("id"),
+                            o["version"].as_i64().expect("version"),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
