@@ -12,13 +12,16 @@
 //! - [`system`]: the in-process server and its operator/ingest clients.
 //! - [`receiver`]: the verifying receiver.
 //! - [`orders`]: order records and the push pipeline.
-//! - [`child`]: the server in a process of its own.
+//! - [`child`]: the server in a process of its own (or several, `--processes`).
+//! - [`database_cpu`]: PostgreSQL's CPU time spent on hookit's connections.
 //! - [`throughput`], [`latency`], [`backlog`], [`single`]: the scenarios.
 //! - [`report`], [`memory`]: output and `/proc/self/status`.
 
 pub mod backlog;
 pub mod bed;
 pub mod child;
+pub mod data_dir;
+pub mod database_cpu;
 pub mod latency;
 pub mod memory;
 pub mod orders;
@@ -154,6 +157,11 @@ pub struct BenchArgs {
     /// directory).
     #[arg(long, value_name = "COMMAND")]
     pub server_wrapper: Option<String>,
+    /// `hookit serve` processes sharing the database (PostgreSQL only): ingest is
+    /// spread over them round-robin, and every one of them delivers. Scenarios that run
+    /// their server in-process (latency, backlog) start the others as processes.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub processes: usize,
     /// Give up (and fail) when no delivery arrives for this many seconds.
     #[arg(long, value_name = "S", default_value_t = 60)]
     pub stall_s: u64,
@@ -183,6 +191,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
                 .as_deref()
                 .map(|w| w.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
+            processes: args.processes.max(1),
         },
         stall: Duration::from_secs(args.stall_s.max(1)),
         clients: args.clients.max(1),

@@ -107,3 +107,59 @@ async fn demo_and_bench_use_a_schema_of_their_own_and_refuse_a_database_in_use()
     drop(serve);
     database.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_two_serving_processes_on_one_database_and_refuses_them_on_sqlite() {
+    let sqlite = hookit(&[
+        "bench",
+        "--scenario",
+        "batched",
+        "--orders",
+        "10",
+        "--processes",
+        "2",
+    ]);
+    assert!(!sqlite.status.success(), "two processes ran on SQLite");
+    assert!(
+        text(&sqlite.stderr).contains("--processes above 1 needs a shared database"),
+        "{}",
+        text(&sqlite.stderr)
+    );
+
+    let Some(database) = TestDatabase::create("benchtwo").await else {
+        return;
+    };
+    let url = database.url.clone();
+    let bench = hookit(&[
+        "bench",
+        "--database-url",
+        &url,
+        "--scenario",
+        "batched,fanout",
+        "--orders",
+        "400",
+        "--fanout-orders",
+        "200",
+        "--processes",
+        "2",
+        "--json",
+    ]);
+    assert!(
+        bench.status.success(),
+        "bench failed:\n{}",
+        text(&bench.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).expect("JSON report");
+    for scenario in ["batched", "fanout"] {
+        let result = &report["scenarios"][scenario];
+        assert_eq!(result["server_processes"], 2, "{result}");
+        assert_eq!(result["problems"], serde_json::json!([]), "{result}");
+        let database_cpu = result["database_cpu_s"].as_f64();
+        assert!(
+            database_cpu.is_some_and(|s| s > 0.0),
+            "the database's CPU is read from its backends: {result}"
+        );
+    }
+    assert_eq!(hookit_schemas(&url).await, Vec::<String>::new());
+    database.drop_now().await;
+}

@@ -263,6 +263,7 @@ impl Bed {
         result.field("duplicate_deliveries", t.duplicates.load(Relaxed));
         result.field("routes", self.space.routes.len() as u64);
         result.field("load_average_at_start", self.load_at_start);
+        result.field("server_processes", self.system.processes() as u64);
     }
 }
 

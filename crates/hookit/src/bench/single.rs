@@ -64,6 +64,7 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
         Arc::new((0..bed.space.orders).map(|_| AtomicU64::new(0)).collect());
     let last_answer_us = Arc::new(AtomicU64::new(0));
     let cpu_before = bed.system.server_cpu_seconds();
+    let database_before = bed.system.database_cpu().await;
     let commits_before = bed.system.store_commits().await;
     let start = bed.now_us();
     let pushed = push_singles(&bed, plan.connections.max(1), &sent_us, &last_answer_us).await;
@@ -74,6 +75,7 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
         Err(err) => Err(err.to_string().into()),
     };
     let cpu = cpu_before.zip(bed.system.server_cpu_seconds());
+    let database_cpu = database_before.zip(bed.system.database_cpu().await);
     let commits = commits_before.zip(bed.system.store_commits().await);
     let last_ack = bed.tracker.last_ack_us.load(Relaxed).max(start + 1);
 
@@ -133,6 +135,12 @@ pub async fn run(ctx: &Context, plan: SinglePlan) -> Result<ScenarioResult, Benc
             round(used * 1e6 / deliveries.max(1.0), 1),
         );
         result.row("server_cpu_s", format!("{used:.2}"), "", None);
+    }
+    if let Some((before, after)) = database_cpu {
+        let used = before.until(&after);
+        result.field("database_cpu_s", round(used, 2));
+        result.field("database_cpu_us_per_change", round(used * 1e6 / changes, 1));
+        result.row("database_cpu_s", format!("{used:.2}"), "", None);
     }
     result.row("changes_per_s", grouped(changes_per_s), "", None);
     result.row("request_p99_ms", format!("{:.1}", request.p99), "", None);

@@ -5,12 +5,14 @@
 
 use super::BenchError;
 use super::child::ChildServer;
+pub use super::data_dir::DataDir;
 use crate::config::{DatabaseLocation, ServeConfig};
 use crate::credentials::Secret;
 use crate::serve::Server;
 use crate::serve::scratch::ScratchSchema;
 use crate::store::IngestOutcome;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 const OPERATOR_TOKEN: &str = "hkop_bench_operator_token";
@@ -19,37 +21,6 @@ const METRICS_TOKEN: &str = "hkmt_bench_metrics_token";
 const INGEST_TOKEN: &str = "hkin_bench_ingest_token";
 /// Attempts of one ingest push before the bench gives up (transport errors and 5xx).
 const INGEST_TRIES: u32 = 5;
-
-/// A data directory made for one scenario, removed on drop unless kept.
-pub struct DataDir {
-    pub path: PathBuf,
-    keep: bool,
-}
-
-impl DataDir {
-    /// Creates `parent/hookit-bench-<scenario>-<pid>-<random>`.
-    pub fn create(parent: &Path, scenario: &str, keep: bool) -> Result<DataDir, BenchError> {
-        let name = format!(
-            "hookit-bench-{scenario}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let path = parent.join(name);
-        std::fs::create_dir_all(&path)
-            .map_err(|err| format!("cannot create the data directory {}: {err}", path.display()))?;
-        Ok(DataDir { path, keep })
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        if self.keep {
-            eprintln!("bench: kept data in {}", self.path.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
 
 /// Where the bench keeps its data and how it starts servers; shared by all scenarios.
 #[derive(Debug, Clone)]
@@ -61,6 +32,9 @@ pub struct Placement {
     pub keep_data: bool,
     /// A command (and its arguments) to start a server process under, e.g. a profiler.
     pub server_wrapper: Vec<String>,
+    /// How many `hookit serve` processes share the database (PostgreSQL only): ingest
+    /// is spread over all of them, and all of them deliver.
+    pub processes: usize,
 }
 
 impl Placement {
@@ -90,11 +64,18 @@ enum Running {
 /// A running server and the clients that talk to it.
 pub struct System {
     server: Running,
-    base: String,
+    /// With `--processes N`, the other N − 1 servers on the same database.
+    others: Vec<ChildServer>,
+    /// `http://host:port` of every server, the first one's first.
+    bases: Vec<String>,
+    /// Round-robin over `bases` for ingest requests.
+    next_base: AtomicUsize,
     http: reqwest::Client,
     _data: DataDir,
     /// On PostgreSQL, the scenario's own schema, dropped when the server stops.
     scratch: Option<ScratchSchema>,
+    /// On PostgreSQL, the database's URL (to read its CPU time).
+    database_url: Option<String>,
 }
 
 impl System {
@@ -129,6 +110,14 @@ impl System {
             DatabaseLocation::Sqlite(_) => None,
         };
         tune(&mut config);
+        let processes = placement.processes.max(1);
+        let postgres = scratch.is_some();
+        if processes > 1 && scratch.is_none() {
+            return Err(
+                "--processes above 1 needs a shared database: --database-url postgres://…".into(),
+            );
+        }
+        let others_config = (processes > 1).then(|| config.clone());
         let (server, address) = if own_process {
             let child = ChildServer::start(&config, &placement.server_wrapper).await?;
             let address = child.address.clone();
@@ -140,8 +129,17 @@ impl System {
             let address = server.address.to_string();
             (Running::InProcess(server), address)
         };
+        let mut bases = vec![format!("http://{address}")];
+        let mut others = Vec::new();
+        for config in std::iter::repeat_n(others_config, processes - 1).flatten() {
+            let child = ChildServer::start(&config, &placement.server_wrapper).await?;
+            bases.push(format!("http://{}", child.address));
+            others.push(child);
+        }
         Ok(System {
-            base: format!("http://{address}"),
+            bases,
+            others,
+            next_base: AtomicUsize::new(0),
             server,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -149,11 +147,15 @@ impl System {
                 .map_err(|err| format!("cannot build the HTTP client: {err}"))?,
             _data: data,
             scratch,
+            database_url: placement.database_url.clone().filter(|_| postgres),
         })
     }
 
     /// Stops the server (drains in-flight attempts); the data directory goes with it.
     pub async fn stop(self) {
+        for other in self.others {
+            other.stop().await;
+        }
         match self.server {
             Running::InProcess(server) => server.stop().await,
             Running::Child(child) => child.stop().await,
@@ -165,19 +167,52 @@ impl System {
         }
     }
 
-    /// CPU seconds the server's own process has used, when it runs in one.
+    /// CPU seconds the servers' own processes have used (all of them), when they run
+    /// in processes of their own.
     pub fn server_cpu_seconds(&self) -> Option<f64> {
-        match &self.server {
-            Running::InProcess(_) => None,
-            Running::Child(child) => child.cpu_seconds(),
-        }
+        let first = match &self.server {
+            Running::InProcess(_) => return None,
+            Running::Child(child) => child.cpu_seconds()?,
+        };
+        self.others
+            .iter()
+            .try_fold(first, |sum, other| Some(sum + other.cpu_seconds()?))
     }
 
-    /// The server's `hookit_store_commits_total`, if it exposes one.
+    /// The database's CPU time on hookit's connections so far (PostgreSQL only).
+    pub async fn database_cpu(&self) -> Option<super::database_cpu::Sample> {
+        super::database_cpu::sample(self.database_url.as_deref()?).await
+    }
+
+    /// How many `hookit serve` processes share the work.
+    pub fn processes(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// The server the next ingest request goes to (round-robin).
+    fn ingest_base(&self) -> &str {
+        let next = self.next_base.fetch_add(1, Relaxed);
+        &self.bases[next % self.bases.len()]
+    }
+
+    /// The first server, where partners and mappings are made.
+    fn base(&self) -> &str {
+        &self.bases[0]
+    }
+
+    /// The servers' `hookit_store_commits_total` (summed), if they expose one.
     pub async fn store_commits(&self) -> Option<u64> {
+        let mut sum = 0;
+        for base in &self.bases {
+            sum += self.store_commits_of(base).await?;
+        }
+        Some(sum)
+    }
+
+    async fn store_commits_of(&self, base: &str) -> Option<u64> {
         let text = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{base}/metrics"))
             .bearer_auth(METRICS_TOKEN)
             .send()
             .await
@@ -205,7 +240,7 @@ impl System {
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
             let sent = http
-                .post(format!("{}/v1/ingest/orders", self.base))
+                .post(format!("{}/v1/ingest/orders", self.ingest_base()))
                 .bearer_auth(INGEST_TOKEN)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header("idempotency-key", idempotency_key)
@@ -245,6 +280,7 @@ impl System {
 
     async fn send(
         &self,
+        base: &str,
         method: reqwest::Method,
         path: &str,
         token: &str,
@@ -253,7 +289,7 @@ impl System {
     ) -> Result<(u16, serde_json::Value), reqwest::Error> {
         let mut request = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
@@ -276,6 +312,7 @@ impl System {
     ) -> Result<serde_json::Value, BenchError> {
         let (status, answer) = self
             .send(
+                self.base(),
                 method,
                 &format!("/v1/operator{path}"),
                 OPERATOR_TOKEN,
@@ -349,6 +386,7 @@ impl System {
             }
             let sent = self
                 .send(
+                    self.ingest_base(),
                     reqwest::Method::POST,
                     "/v1/ingest/orders/batch",
                     INGEST_TOKEN,

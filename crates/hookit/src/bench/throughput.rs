@@ -52,6 +52,7 @@ pub async fn run(ctx: &Context, plan: ThroughputPlan) -> Result<ScenarioResult, 
     .await?;
     let counters = Arc::new(PushCounters::default());
     let cpu_before = bed.system.server_cpu_seconds();
+    let database_before = bed.system.database_cpu().await;
     let start = bed.now_us();
     let pushed = push_all(&bed.system, &bed.space, ctx.clients, &counters).await;
     let ingested = bed.now_us();
@@ -60,6 +61,7 @@ pub async fn run(ctx: &Context, plan: ThroughputPlan) -> Result<ScenarioResult, 
         Err(err) => Err(err),
     };
     let cpu = cpu_before.zip(bed.system.server_cpu_seconds());
+    let database_cpu = database_before.zip(bed.system.database_cpu().await);
     let last_ack = bed.tracker.last_ack_us.load(Relaxed).max(start + 1);
     let seconds = (last_ack - start) as f64 / 1e6;
     let ingest_seconds = (ingested.max(start + 1) - start) as f64 / 1e6;
@@ -98,6 +100,15 @@ pub async fn run(ctx: &Context, plan: ThroughputPlan) -> Result<ScenarioResult, 
             round(used * 1e6 / deliveries.max(1.0), 1),
         );
         result.row("server_cpu_s", format!("{used:.2}"), "", None);
+    }
+    if let Some((before, after)) = database_cpu {
+        let used = before.until(&after);
+        result.field("database_cpu_s", round(used, 2));
+        result.field(
+            "database_cpu_us_per_change",
+            round(used * 1e6 / pushed_items.max(1.0), 1),
+        );
+        result.row("database_cpu_s", format!("{used:.2}"), "", None);
     }
     if plan.scenario == "fanout" {
         result.row(

@@ -20,7 +20,9 @@
 //! [`StoreError::Unavailable`], which the APIs answer with 503 and `Retry-After`.
 //!
 //! Writes that create work send `NOTIFY` on a channel named after the schema; an idle
-//! dispatcher waits on it ([`Store::work_signal`]) instead of polling.
+//! dispatcher waits on it ([`Store::work_signal`]) instead of polling. The frequent
+//! ones (ingest, promoted changes) send it after their commit, coalesced, from
+//! [`wakeup::Notifier`]; the rare ones within their transaction.
 
 /// Runs `$body` (an async expression over `$conn: &mut PgConnection`) in a
 /// transaction of `$store`, running it again from the start on a fresh transaction
@@ -68,6 +70,7 @@ mod dispatch;
 mod endpoints;
 mod failure;
 mod ingest;
+mod ingest_batch;
 mod migrate;
 mod operators;
 mod partner_api;
@@ -127,6 +130,7 @@ struct Inner {
     /// Transactions begun by this store, for the idle-load measurement.
     transactions: AtomicU64,
     wakeup: wakeup::Wakeup,
+    notifier: wakeup::Notifier,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -199,6 +203,7 @@ impl PostgresStore {
             .connect_lazy_with(options.clone());
         let channel = format!("hookit_work_{schema}");
         let wakeup = wakeup::Wakeup::new(options, channel.clone());
+        let notifier = wakeup::Notifier::new(pool.clone(), channel.clone());
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 pool,
@@ -206,6 +211,7 @@ impl PostgresStore {
                 channel,
                 transactions: AtomicU64::new(0),
                 wakeup,
+                notifier,
             }),
         })
     }

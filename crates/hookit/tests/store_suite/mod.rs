@@ -53,7 +53,8 @@ macro_rules! store_suite {
             an_open_circuit_lets_one_probe_per_cooldown_and_a_success_closes_it,
             a_probe_failure_keeps_the_retry_schedule_where_it_was,
             a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url,
-            failing_for_disable_after_disables_and_the_orders_later_events_wait_behind_it);
+            failing_for_disable_after_disables_and_the_orders_later_events_wait_behind_it,
+            changes_of_one_order_in_one_push_are_versioned_and_wait_in_line);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -265,3 +266,5 @@ mod webhook_secrets;
 pub use webhook_secrets::*;
 mod endpoint_health;
 pub use endpoint_health::*;
+mod one_push;
+pub use one_push::*;

@@ -76,14 +76,12 @@ pub(super) async fn form_deliveries(
         });
         groups[slot].push(change);
     }
-    let mut formed = 0;
-    for group in groups {
-        for batch in split_batches(group, limits) {
-            insert_delivery(&mut *conn, &batch, now).await?;
-            formed += 1;
-        }
-    }
-    Ok((formed, read))
+    let batches: Vec<Vec<ReadyChange>> = groups
+        .into_iter()
+        .flat_map(|group| split_batches(group, limits))
+        .collect();
+    insert_deliveries(conn, &batches, now).await?;
+    Ok((batches.len(), read))
 }
 
 /// Bytes of the envelope around the orders: `{"brand_id":…,"branch_id":…,"orders":[…]}`.
@@ -126,43 +124,92 @@ fn envelope_body(brand_id: i64, branch_id: i64, batch: &[ReadyChange]) -> Vec<u8
     body
 }
 
-async fn insert_delivery(
+/// Inserts every delivery formed in this transaction and marks its changes
+/// `batched`: two statements, whatever the number of deliveries.
+async fn insert_deliveries(
     conn: &mut PgConnection,
-    batch: &[ReadyChange],
+    batches: &[Vec<ReadyChange>],
     now: Millis,
 ) -> PgResult<()> {
-    let Some(first) = batch.first() else {
+    let batches: Vec<&[ReadyChange]> = batches.iter().map(Vec::as_slice).collect();
+    let firsts: Vec<&ReadyChange> = batches.iter().filter_map(|b| b.first()).collect();
+    if firsts.len() != batches.len() || batches.is_empty() {
         return Ok(());
-    };
-    let event_id = IdKind::Event.generate();
-    let body = envelope_body(first.brand_id, first.branch_id, batch);
-    let order_ids: Vec<i64> = batch.iter().map(|c| c.order_id).collect();
-    let first_ingested_at = batch.iter().map(|c| c.queued_at).min().unwrap_or(now);
+    }
+    let event_ids: Vec<String> = batches.iter().map(|_| IdKind::Event.generate()).collect();
+    let bodies: Vec<Vec<u8>> = batches
+        .iter()
+        .zip(&firsts)
+        .map(|(batch, first)| envelope_body(first.brand_id, first.branch_id, batch))
+        .collect();
+    let order_ids: Vec<String> = batches
+        .iter()
+        .map(|batch| {
+            let ids: Vec<i64> = batch.iter().map(|c| c.order_id).collect();
+            serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into())
+        })
+        .collect();
+    let counts: Vec<i64> = batches.iter().map(|batch| batch.len() as i64).collect();
+    let first_ingested: Vec<Millis> = batches
+        .iter()
+        .map(|batch| batch.iter().map(|c| c.queued_at).min().unwrap_or(now))
+        .collect();
     sqlx::query(
         "INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
                                  order_ids, order_count, body, state, next_attempt_at,
                                  first_ingested_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $10)",
+         SELECT t.id, t.partner_id, t.mapping_id, t.event_type, t.brand_id, t.branch_id,
+                t.order_ids, t.order_count, t.body, 'pending', $10, t.first_ingested_at, $10
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                     $7::text[], $8::bigint[], $9::bytea[], $11::bigint[])
+              AS t(id, partner_id, mapping_id, event_type, brand_id, branch_id, order_ids,
+                   order_count, body, first_ingested_at)",
     )
-    .bind(&event_id)
-    .bind(&first.partner_id)
-    .bind(&first.mapping_id)
-    .bind(first.event_type.as_str())
-    .bind(first.brand_id)
-    .bind(first.branch_id)
-    .bind(serde_json::to_string(&order_ids).unwrap_or_else(|_| "[]".into()))
-    .bind(order_ids.len() as i64)
-    .bind(&body)
+    .bind(&event_ids)
+    .bind(
+        firsts
+            .iter()
+            .map(|c| c.partner_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        firsts
+            .iter()
+            .map(|c| c.mapping_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        firsts
+            .iter()
+            .map(|c| c.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(firsts.iter().map(|c| c.brand_id).collect::<Vec<_>>())
+    .bind(firsts.iter().map(|c| c.branch_id).collect::<Vec<_>>())
+    .bind(&order_ids)
+    .bind(&counts)
+    .bind(&bodies)
     .bind(now)
-    .bind(first_ingested_at)
+    .bind(&first_ingested)
     .execute(&mut *conn)
     .await?;
-    let queue_ids: Vec<&str> = batch.iter().map(|c| c.queue_id.as_str()).collect();
-    sqlx::query("UPDATE queue SET state = 'batched', delivery_id = $1 WHERE id = ANY($2)")
-        .bind(&event_id)
-        .bind(&queue_ids)
-        .execute(conn)
-        .await?;
+    let mut queue_ids: Vec<&str> = Vec::new();
+    let mut delivery_ids: Vec<&str> = Vec::new();
+    for (batch, event_id) in batches.iter().zip(&event_ids) {
+        for change in batch.iter() {
+            queue_ids.push(change.queue_id.as_str());
+            delivery_ids.push(event_id.as_str());
+        }
+    }
+    sqlx::query(
+        "UPDATE queue q SET state = 'batched', delivery_id = t.delivery_id
+         FROM unnest($1::text[], $2::text[]) AS t(id, delivery_id)
+         WHERE q.id = t.id",
+    )
+    .bind(&queue_ids)
+    .bind(&delivery_ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Ingest: an order change, its routing to partners, and the idempotency record, all
-//! in the caller's transaction.
+//! in the caller's transaction. A push's items are written together by
+//! [`super::ingest_batch`]; the one-change helpers here serve the partner API.
 //!
 //! Concurrent writers of one order are serialized by a transaction-scoped advisory
 //! lock on the order id, taken before the order is read; a push of several orders
@@ -9,7 +10,6 @@
 
 use super::failure::PgResult;
 use crate::ids::IdKind;
-use crate::store::freshness::{self, PlatformTimes};
 use crate::store::*;
 use klikit_webhook::EventType;
 use sqlx::{PgConnection, Row};
@@ -76,11 +76,7 @@ pub(super) async fn ingest(
     }
     let order_ids: Vec<i64> = request.items.iter().map(|item| item.order.id).collect();
     lock_orders(conn, &order_ids).await?;
-    let mut results = Vec::with_capacity(request.items.len());
-    let mut routes = RouteCache::new();
-    for item in &request.items {
-        results.push(ingest_one(conn, item.clone(), &mut routes, request).await?);
-    }
+    let results = super::ingest_batch::ingest_items(&mut *conn, request).await?;
     let outcome = IngestOutcome {
         results,
         idempotent_replay: false,
@@ -142,103 +138,6 @@ pub(super) async fn remember_answer(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-async fn ingest_one(
-    conn: &mut PgConnection,
-    item: IngestItem,
-    routes: &mut RouteCache,
-    request: &IngestRequest,
-) -> PgResult<IngestItemResult> {
-    let IngestItem {
-        event_type,
-        mut order,
-    } = item;
-    let now = request.now;
-    let order_id = order.id;
-    let (brand_id, branch_id, status) = match (order.brand_id(), order.branch_id, order.status) {
-        (Some(brand), Some(branch), Some(status)) => (brand, branch, status.code()),
-        _ => {
-            return Err(StoreError::Conflict(format!(
-                "order {order_id} lacks its brand, branch or status; the ingest API validates these"
-            ))
-            .into());
-        }
-    };
-    let incoming_updated = order.updated_at.as_ref().map(timestamp_millis);
-    let previous: Option<(i64, PlatformTimes)> = sqlx::query(
-        "SELECT version, platform_updated_at, platform_stored_at FROM orders WHERE id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| -> PgResult<_> {
-        Ok((
-            row.try_get(0)?,
-            PlatformTimes {
-                updated_at: row.try_get(1)?,
-                stored_at: row.try_get(2)?,
-            },
-        ))
-    })
-    .transpose()?;
-    if let Some((version, stored)) = previous {
-        if freshness::is_stale(incoming_updated, stored, now, request.freshness_skew) {
-            return Ok(IngestItemResult {
-                order_id,
-                event: event_type.as_str().to_owned(),
-                result: "ignored_stale".into(),
-                version,
-                routed_to: 0,
-            });
-        }
-    }
-    let version = previous.map_or(1, |(version, _)| version + 1);
-    let platform_updated =
-        freshness::kept_updated_at(incoming_updated, previous.map(|(_, stored)| stored));
-    order.version = Some(version);
-    let record = order.to_json_bytes();
-    let placed_at = order.placed_at.as_ref().map(timestamp_millis);
-    // `first_ingested_at` is written once, with the row.
-    sqlx::query(
-        "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                             platform_stored_at, first_ingested_at, version, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
-         ON CONFLICT (id) DO UPDATE SET
-            brand_id = excluded.brand_id, branch_id = excluded.branch_id,
-            status = excluded.status, placed_at = excluded.placed_at,
-            platform_updated_at = excluded.platform_updated_at,
-            platform_stored_at = excluded.platform_stored_at,
-            version = excluded.version, record = excluded.record",
-    )
-    .bind(order_id)
-    .bind(brand_id)
-    .bind(branch_id)
-    .bind(status)
-    .bind(placed_at)
-    .bind(platform_updated)
-    .bind(now)
-    .bind(version)
-    .bind(&record)
-    .execute(&mut *conn)
-    .await?;
-    let change = OrderChange {
-        id: IdKind::OrderChange.generate(),
-        order_id,
-        version,
-        event_type,
-        brand_id,
-        branch_id,
-    };
-    insert_change(conn, &change, &record, now).await?;
-    let routed_to = route_change(conn, &change, routes, now).await?;
-    Ok(IngestItemResult {
-        order_id,
-        event: event_type.as_str().to_owned(),
-        result: "stored".into(),
-        version,
-        routed_to,
-    })
 }
 
 /// Stores one change with the record as it was at that change.
@@ -404,8 +303,4 @@ pub(super) async fn get_order(
     .as_ref()
     .map(stored_order)
     .transpose()
-}
-
-fn timestamp_millis(timestamp: &klikit_webhook::Timestamp) -> Millis {
-    timestamp.instant().timestamp_millis()
 }

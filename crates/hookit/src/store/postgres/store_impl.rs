@@ -137,15 +137,12 @@ impl Store for PostgresStore {
     }
 
     async fn ingest(&self, request: IngestRequest) -> StoreResult<IngestOutcome> {
-        in_transaction!(self, |conn| async {
-            let outcome = ingest::ingest(&mut *conn, &request).await?;
-            if outcome.results.iter().any(|result| result.routed_to > 0)
-                && !outcome.idempotent_replay
-            {
-                self.notify_work(conn).await?;
-            }
-            PgResult::Ok(outcome)
-        })
+        let outcome = in_transaction!(self, |conn| ingest::ingest(conn, &request))?;
+        if outcome.results.iter().any(|result| result.routed_to > 0) && !outcome.idempotent_replay {
+            // After the commit, from a connection of its own (see `wakeup::Notifier`).
+            self.inner.notifier.wake();
+        }
+        Ok(outcome)
     }
 
     async fn get_order(&self, order_id: i64) -> StoreResult<Option<StoredOrder>> {
@@ -192,13 +189,12 @@ impl Store for PostgresStore {
     }
 
     async fn record_outcomes(&self, outcomes: Vec<AttemptOutcome>) -> StoreResult<usize> {
-        in_transaction!(self, |conn| async {
-            let (stale, promoted) = dispatch::record_outcomes(&mut *conn, &outcomes).await?;
-            if promoted {
-                self.notify_work(conn).await?;
-            }
-            PgResult::Ok(stale)
-        })
+        let (stale, promoted) =
+            in_transaction!(self, |conn| dispatch::record_outcomes(conn, &outcomes))?;
+        if promoted {
+            self.inner.notifier.wake();
+        }
+        Ok(stale)
     }
 
     async fn record_endpoint_health(

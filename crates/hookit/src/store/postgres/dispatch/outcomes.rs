@@ -162,31 +162,43 @@ pub(crate) async fn finish_delivery_changes(
     .bind(event_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut promoted = false;
-    for (partner_id, order_id, _) in waiting_behind.iter().filter(|(_, _, behind)| *behind) {
-        promoted |= advance_sequence(&mut *conn, partner_id, *order_id).await?;
-    }
-    Ok(promoted)
+    let behind: Vec<(&str, i64)> = waiting_behind
+        .iter()
+        .filter(|(_, _, behind)| *behind)
+        .map(|(partner_id, order_id, _)| (partner_id.as_str(), *order_id))
+        .collect();
+    advance_sequences(conn, &behind).await
 }
 
-/// Promotes the earliest waiting change of (partner, order) to ready, unless the
-/// sequence still has an unfinished head. Returns whether it did.
-pub(crate) async fn advance_sequence(
+/// Promotes, for each (partner, order) sequence given, its earliest waiting change to
+/// ready unless the sequence still has an unfinished head: one statement for all of
+/// them. Returns whether any was promoted.
+pub(crate) async fn advance_sequences(
     conn: &mut PgConnection,
-    partner_id: &str,
-    order_id: i64,
+    sequences: &[(&str, i64)],
 ) -> PgResult<bool> {
+    let mut sequences = sequences.to_vec();
+    sequences.sort_unstable();
+    sequences.dedup();
+    if sequences.is_empty() {
+        return Ok(false);
+    }
+    let partners: Vec<&str> = sequences.iter().map(|s| s.0).collect();
+    let orders: Vec<i64> = sequences.iter().map(|s| s.1).collect();
     let promoted = sqlx::query(
-        "UPDATE queue SET state = 'ready'
-         WHERE id = (SELECT id FROM queue
-                     WHERE partner_id = $1 AND order_id = $2 AND state = 'waiting'
-                     ORDER BY order_version, id LIMIT 1)
-           AND NOT EXISTS (SELECT 1 FROM queue
-                           WHERE partner_id = $1 AND order_id = $2
-                             AND state IN ('ready', 'batched'))",
+        "UPDATE queue q SET state = 'ready'
+         FROM (SELECT (SELECT w.id FROM queue w
+                       WHERE w.partner_id = t.partner_id AND w.order_id = t.order_id
+                         AND w.state = 'waiting'
+                       ORDER BY w.order_version, w.id LIMIT 1) AS id
+               FROM unnest($1::text[], $2::bigint[]) AS t(partner_id, order_id)
+               WHERE NOT EXISTS (SELECT 1 FROM queue h
+                                 WHERE h.partner_id = t.partner_id AND h.order_id = t.order_id
+                                   AND h.state IN ('ready', 'batched'))) AS next
+         WHERE q.id = next.id AND q.state = 'waiting'",
     )
-    .bind(partner_id)
-    .bind(order_id)
+    .bind(&partners)
+    .bind(&orders)
     .execute(conn)
     .await?;
     Ok(promoted.rows_affected() > 0)
@@ -230,9 +242,11 @@ pub(crate) async fn delete_mapping(
     .bind(mapping_id)
     .fetch_all(&mut *conn)
     .await?;
-    for (partner_id, order_id) in &stopped_changes {
-        advance_sequence(&mut *conn, partner_id, *order_id).await?;
-    }
+    let stopped: Vec<(&str, i64)> = stopped_changes
+        .iter()
+        .map(|(partner_id, order_id)| (partner_id.as_str(), *order_id))
+        .collect();
+    advance_sequences(&mut *conn, &stopped).await?;
     Ok(DeletedMapping {
         mapping_id: mapping_id.to_owned(),
         stopped: (stopped_deliveries.len() + stopped_changes.len()) as u64,
