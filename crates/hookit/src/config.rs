@@ -11,12 +11,14 @@ mod console;
 mod database;
 mod http;
 mod layers;
+mod retention;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
 pub use console::{ConsoleArgs, ConsoleSettings};
 pub use database::{DatabaseArgs, DatabaseSettings};
 pub use http::{HttpArgs, HttpSettings};
+pub use retention::{RetentionArgs, RetentionSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -145,6 +147,8 @@ pub struct ServeArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub database_connection: DatabaseArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -182,6 +186,8 @@ pub struct ServeConfig {
     pub http: HttpSettings,
     /// Pool and timeouts of a PostgreSQL store (unused by SQLite).
     pub database_connection: DatabaseSettings,
+    /// How long finished work is kept, and how often the pruner runs.
+    pub retention: RetentionSettings,
 }
 
 /// Why the configuration was rejected.
@@ -261,7 +267,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 31] = [
+const FILE_SETTINGS: [&Setting; 36] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -293,6 +299,11 @@ const FILE_SETTINGS: [&Setting; 31] = [
     &database::DATABASE_STATEMENT_TIMEOUT,
     &database::DATABASE_CONNECT_TIMEOUT,
     &database::DATABASE_SCHEMA,
+    &retention::RETAIN_DELIVERED,
+    &retention::RETAIN_DEAD,
+    &retention::RETAIN_ORDERS,
+    &retention::RETAIN_IDEMPOTENCY_KEYS,
+    &retention::PRUNE_INTERVAL,
 ];
 
 impl ServeConfig {
@@ -425,6 +436,7 @@ impl ServeConfig {
             console: ConsoleSettings::load(&layers, &args.console)?,
             http: HttpSettings::load(&layers, &args.http)?,
             database_connection: DatabaseSettings::load(&layers, &args.database_connection)?,
+            retention: RetentionSettings::load(&layers, &args.retention)?,
             data_dir,
             database,
             attempt_timeout,
@@ -483,6 +495,7 @@ impl Default for ServeConfig {
             console: ConsoleSettings::default(),
             http: HttpSettings::default(),
             database_connection: DatabaseSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

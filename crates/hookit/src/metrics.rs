@@ -51,6 +51,11 @@ struct LoopLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartnerLabels {
     partner_id: String,
 }
@@ -75,6 +80,7 @@ pub struct Metrics {
     attempt_seconds: Histogram,
     ack_seconds: Histogram,
     batch_orders: Histogram,
+    pruned: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,7 +134,14 @@ impl Default for Metrics {
             "Orders per delivery, observed at the first attempt",
             batch_orders.clone(),
         );
+        let pruned = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "hookit_pruned",
+            "Records removed past their retention, by kind (delivered, dead, orders, idempotency_keys)",
+            pruned.clone(),
+        );
         Metrics {
+            pruned,
             registry,
             deliveries,
             ingested,
@@ -182,6 +195,15 @@ impl Metrics {
                 api: api.to_owned(),
             })
             .inc();
+    }
+
+    /// Records of one kind removed past their retention.
+    pub fn pruned(&self, kind: &str, count: u64) {
+        self.pruned
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc_by(count);
     }
 
     /// Attempt outcomes that arrived after their lease was lost, and so moved nothing.

@@ -5,6 +5,7 @@
 
 mod deliveries;
 pub(crate) mod partners;
+mod prune;
 mod retry;
 mod test_webhook;
 mod tokens;
@@ -26,6 +27,7 @@ use utoipa_axum::routes;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
     use partners::*;
+    use prune::*;
     use retry::*;
     use test_webhook::*;
     use tokens::*;
@@ -49,6 +51,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_token))
         .routes(routes!(list_audit))
         .routes(routes!(test_partner_webhook))
+        .routes(routes!(prune))
 }
 
 /// The operator making a request: the name of the token it presented.

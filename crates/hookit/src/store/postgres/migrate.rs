@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_initial.sql"),
     include_str!("0002_secret_rotation_and_test_deliveries.sql"),
+    include_str!("0003_retention.sql"),
 ];
 
 /// The first key of the advisory lock that serializes migrations; the second is a

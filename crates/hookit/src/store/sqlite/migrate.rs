@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_webhook_secret_rotation.sql"),
     include_str!("0007_test_deliveries.sql"),
     include_str!("0008_settings.sql"),
+    include_str!("0009_retention.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the
