@@ -3,7 +3,7 @@
 //!
 //! - [`client`]: finds the operator token and speaks HTTP to a running `hookit serve`.
 //! - [`table`]: aligned columns and times for the human output.
-//! - `partner`, `map`, `deliveries`, `audit`: one module per command; each prints the server's
+//! - `partner`, `map`, `deliveries`, `audit`, `prune`: one module per command; each prints the server's
 //!   `data` as a table by default, or as pretty JSON with `--json`.
 
 mod audit;
@@ -11,6 +11,7 @@ pub mod client;
 mod deliveries;
 mod map;
 mod partner;
+mod prune;
 pub mod table;
 
 use client::OperatorClient;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 pub use client::ClientError;
+pub use prune::{DbArgs, PruneArgs, db, prune};
 
 /// Where the server is and how to talk to it; shared by every operator command.
 #[derive(Debug, Clone, clap::Args)]

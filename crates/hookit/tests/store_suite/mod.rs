@@ -48,7 +48,10 @@ macro_rules! store_suite {
             a_grace_rotation_keeps_the_previous_secret_until_the_switch,
             a_rotation_inside_a_grace_window_ends_it, a_rotation_without_grace_forgets_the_previous_secret,
             the_signature_scheme_is_kept_and_changed,
-            the_first_master_key_check_is_kept_and_others_mismatch);
+            the_first_master_key_check_is_kept_and_others_mismatch,
+            retention_removes_exactly_what_is_past_its_time,
+            a_pruned_order_continues_its_version_and_staleness,
+            a_prune_batch_touches_a_bounded_number_of_rows);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -256,3 +259,5 @@ mod retry_and_partner_views;
 pub use retry_and_partner_views::*;
 mod webhook_secrets;
 pub use webhook_secrets::*;
+mod retention;
+pub use retention::*;

@@ -26,9 +26,13 @@ pub(super) async fn prune_batch(
         PruneKind::Orders => prune_orders(conn, cut.orders, now).await,
         PruneKind::IdempotencyKeys => {
             let deleted = sqlx::query(
-                "DELETE FROM idempotency_keys WHERE (scope, key) IN
-                    (SELECT scope, key FROM idempotency_keys WHERE created_at < $1
-                     ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                // A CTE, so that the limited pick runs once (a subquery under `IN`
+                // may be run again by the plan, and pick more).
+                "WITH picked AS (
+                     SELECT scope, key FROM idempotency_keys WHERE created_at < $1
+                     ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 DELETE FROM idempotency_keys k USING picked
+                 WHERE k.scope = picked.scope AND k.key = picked.key",
             )
             .bind(cut.idempotency_keys)
             .bind(PRUNE_BATCH as i64)
@@ -50,11 +54,12 @@ async fn prune_deliveries(
 ) -> PgResult<PruneBatch> {
     // The state is a literal in each query so that its partial index applies.
     let ids: Vec<String> = sqlx::query_scalar(&format!(
-        "DELETE FROM deliveries WHERE id IN
-            (SELECT id FROM deliveries WHERE state = '{state}' AND finished_at < $1
+        "WITH picked AS (
+             SELECT id FROM deliveries WHERE state = '{state}' AND finished_at < $1
              ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-           AND state = '{state}' AND finished_at < $1
-         RETURNING id"
+         DELETE FROM deliveries d USING picked
+         WHERE d.id = picked.id AND d.state = '{state}' AND d.finished_at < $1
+         RETURNING d.id"
     ))
     .bind(cutoff)
     .bind(PRUNE_BATCH as i64)
