@@ -245,8 +245,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<PruneBatch>;
     /// How many records of each kind a full prune at `now` would remove, orders freed
     /// by the deliveries it would remove included.
-    async fn count_prunable(&self, policy: RetentionPolicy, now: Millis)
-    -> StoreResult<PruneCounts>;
+    async fn count_prunable(
+        &self,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneCounts>;
     /// Gives up to `pages` free pages of the database back to the file system, for
     /// backends that must be asked to (SQLite's incremental vacuum). Returns how many
     /// free pages remain.

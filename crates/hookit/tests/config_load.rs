@@ -536,10 +536,7 @@ fn retention_defaults_take_days_and_milliseconds_and_refuse_zero() -> TestResult
     args.retention.prune_interval = Some("20ms".into());
     let config = ServeConfig::load(&args)?;
     assert_eq!(config.retention.policy.delivered, 7 * day);
-    assert_eq!(
-        config.retention.policy.orders,
-        Duration::from_millis(250)
-    );
+    assert_eq!(config.retention.policy.orders, Duration::from_millis(250));
     assert_eq!(config.retention.prune_interval, Duration::from_millis(20));
 
     let mut args = ServeArgs::default();

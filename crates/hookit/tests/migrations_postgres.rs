@@ -108,7 +108,11 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
     .fetch_all(&mut conn)
     .await
     .expect("versions");
-    assert_eq!(versions, vec![1, 2], "version 2 applied once, after 1");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3],
+        "each later version applied once, in order"
+    );
 
     let partner = store.get_partner("ptn_old").await.expect("the old partner");
     assert_eq!(partner.signature_scheme, SignatureScheme::Klikit);
@@ -137,6 +141,6 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
             .fetch_one(&mut conn)
             .await
             .expect("count");
-    assert_eq!(count, 2);
+    assert_eq!(count, 3);
     let _ = conn.close().await;
 }

@@ -40,7 +40,15 @@ async fn delivery_status(serve: &Serve, event_id: &str) -> (u16, Value) {
 }
 
 async fn partner_order(serve: &Serve, creds: &Creds, id: i64) -> (u16, Value) {
-    partner_client::call(serve, creds, Method::GET, &format!("/orders/{id}"), None, None).await
+    partner_client::call(
+        serve,
+        creds,
+        Method::GET,
+        &format!("/orders/{id}"),
+        None,
+        None,
+    )
+    .await
 }
 
 /// The value of `hookit_pruned_total{kind="…"}`, 0 while absent.
@@ -106,7 +114,9 @@ async fn the_background_pruner_removes_what_is_past_its_time_and_keeps_pending_w
     assert_eq!(pruned_total(&metrics, "orders"), 1, "{metrics}");
     assert_eq!(pruned_total(&metrics, "dead"), 0);
     assert!(
-        serve.log_text().contains("pruned what was past its retention"),
+        serve
+            .log_text()
+            .contains("pruned what was past its retention"),
         "a run that removed something is logged"
     );
 }
@@ -137,7 +147,11 @@ async fn hookit_prune_dry_run_counts_and_prune_removes_and_is_audited() {
     assert!(dry.contains("dry run, nothing removed"), "{dry}");
     assert!(count_line(&dry, "delivered deliveries") == 1, "{dry}");
     assert!(count_line(&dry, "orders") == 1, "{dry}");
-    assert_eq!(delivery_status(&serve, &event_id).await.0, 200, "a dry run removes nothing");
+    assert_eq!(
+        delivery_status(&serve, &event_id).await.0,
+        200,
+        "a dry run removes nothing"
+    );
 
     let json = hookit(&serve, &["prune", "--dry-run", "--json"]).await;
     let json: Value = serde_json::from_str(&json).expect("json");
@@ -162,7 +176,11 @@ async fn hookit_prune_dry_run_counts_and_prune_removes_and_is_audited() {
     assert_eq!(entries[0]["actor"], "root");
 
     let (status, refused) = serve
-        .operator(Method::POST, "/prune", Some(serde_json::json!({"dry": true})))
+        .operator(
+            Method::POST,
+            "/prune",
+            Some(serde_json::json!({"dry": true})),
+        )
         .await;
     assert_eq!(status, 400);
     assert_eq!(refused["error"]["code"], "request_invalid");

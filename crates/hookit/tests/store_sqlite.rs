@@ -172,7 +172,8 @@ async fn pruning_gives_the_freed_pages_back() {
     for block in 0..20 {
         let items = (0..100)
             .map(|i| {
-                let mut order = store_suite::order(block * 100 + i + 1, 9, 1, 1, "2026-01-01T00:00:00Z");
+                let mut order =
+                    store_suite::order(block * 100 + i + 1, 9, 1, 1, "2026-01-01T00:00:00Z");
                 let cart = format!("[{}]", serde_json::json!("x".repeat(2_000)));
                 order.cart = Some(klikit_webhook::Cart::from_json(&cart).expect("cart"));
                 store_suite::item(klikit_webhook::EventType::OrderCreated, order)
@@ -181,7 +182,10 @@ async fn pruning_gives_the_freed_pages_back() {
         store_suite::ingest(&store, items, store_suite::T0).await;
     }
     let (mode, full) = pages();
-    assert_eq!(mode, 2, "new databases are created with incremental auto-vacuum");
+    assert_eq!(
+        mode, 2,
+        "new databases are created with incremental auto-vacuum"
+    );
     let policy = RetentionPolicy {
         orders: Duration::from_millis(1),
         ..RetentionPolicy::default()

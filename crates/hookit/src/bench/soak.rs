@@ -55,7 +55,8 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
     let period = Duration::from_secs_f64(push_size as f64 / plan.rate_per_s.max(1) as f64);
     let retention = plan.retention;
     // The pruner looks a dozen times per retention period, at most once a second.
-    let prune_interval = (retention / 12).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let prune_interval =
+        (retention / 12).clamp(Duration::from_millis(100), Duration::from_secs(60));
     let mut database: Option<PathBuf> = None;
     let bed = Bed::make(
         ctx,
@@ -112,7 +113,13 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
             for i in orders {
                 sent_us[i].store(now, Relaxed);
             }
-            push(&system, &items, &format!("soak-{run_id:016x}-{p}"), &counters).await
+            push(
+                &system,
+                &items,
+                &format!("soak-{run_id:016x}-{p}"),
+                &counters,
+            )
+            .await
         });
         // Finished pushes are collected as the run goes, so they hold no memory.
         while let Some(joined) = tasks.try_join_next() {
@@ -164,7 +171,10 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
     );
     result.field("first_attempt_while_pruning_ms_p50", round(first.p50, 1));
     result.field("first_attempt_while_pruning_ms_p99", round(first.p99, 1));
-    result.field("first_attempt_while_pruning_samples", first_attempt.len() as u64);
+    result.field(
+        "first_attempt_while_pruning_samples",
+        first_attempt.len() as u64,
+    );
     result.field(
         "samples",
         serde_json::Value::Array(

@@ -87,16 +87,19 @@ pub async fn db(args: DbArgs) -> Result<(), CliError> {
                 )
                 .into());
             }
-            let report = tokio::task::spawn_blocking(move || {
-                crate::store::sqlite::vacuum_file(&path)
-            })
-            .await??;
+            let report =
+                tokio::task::spawn_blocking(move || crate::store::sqlite::vacuum_file(&path))
+                    .await??;
             println!(
                 "vacuumed in {:.1}s: {} MiB before, {} MiB after; incremental auto-vacuum {}",
                 report.took.as_secs_f64(),
                 report.bytes_before / (1 << 20),
                 report.bytes_after / (1 << 20),
-                if report.incremental { "on" } else { "still off" }
+                if report.incremental {
+                    "on"
+                } else {
+                    "still off"
+                }
             );
             Ok(())
         }

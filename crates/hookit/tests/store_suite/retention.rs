@@ -42,11 +42,27 @@ fn counts(delivered: u64, dead: u64, orders: u64, idempotency_keys: u64) -> Prun
 /// Order 4 (brand 9) is routed to nobody. Returns the event ids of 1, 2 and 3.
 async fn three_fates(store: &dyn Store) -> [String; 3] {
     let p = partner(store, "A").await;
-    map(store, &p, 1, None, EventType::OrderCreated, "https://a.example/").await;
+    map(
+        store,
+        &p,
+        1,
+        None,
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
     let mut items: Vec<IngestItem> = (1..=3)
-        .map(|id| item(EventType::OrderCreated, order(id, 1, 10 + id, 1, &rfc3339(T0))))
+        .map(|id| {
+            item(
+                EventType::OrderCreated,
+                order(id, 1, 10 + id, 1, &rfc3339(T0)),
+            )
+        })
         .collect();
-    items.push(item(EventType::OrderCreated, order(4, 9, 1, 1, &rfc3339(T0))));
+    items.push(item(
+        EventType::OrderCreated,
+        order(4, 9, 1, 1, &rfc3339(T0)),
+    ));
     store
         .ingest(IngestRequest {
             items,
@@ -83,22 +99,34 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
     // Read-only counts first: a dry run counts the orders the deliveries it would
     // remove are holding.
     assert_eq!(
-        store.count_prunable(POLICY, T0 + 1_010).await.expect("count"),
+        store
+            .count_prunable(POLICY, T0 + 1_010)
+            .await
+            .expect("count"),
         counts(0, 0, 1, 1),
         "at exactly its retention a delivery stays, and so does its order; order 4 \
          (routed nowhere) and the key go"
     );
     assert_eq!(
-        store.count_prunable(POLICY, T0 + 1_011).await.expect("count"),
+        store
+            .count_prunable(POLICY, T0 + 1_011)
+            .await
+            .expect("count"),
         counts(1, 0, 2, 1),
         "past it the delivered delivery goes, freeing order 1"
     );
     assert_eq!(
-        store.count_prunable(POLICY, T0 + 3_011).await.expect("count"),
+        store
+            .count_prunable(POLICY, T0 + 3_011)
+            .await
+            .expect("count"),
         counts(1, 1, 3, 1),
     );
 
-    assert_eq!(prune_all(store, POLICY, T0 + 1_011).await, counts(1, 0, 2, 1));
+    assert_eq!(
+        prune_all(store, POLICY, T0 + 1_011).await,
+        counts(1, 0, 2, 1)
+    );
     assert!(store.get_delivery(&delivered).await.expect("get").is_none());
     assert!(store.get_delivery(&dead).await.expect("get").is_some());
     assert!(store.get_delivery(&pending).await.expect("get").is_some());
@@ -117,19 +145,29 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
             .is_none()
     );
     assert_eq!(
-        store.count_prunable(POLICY, T0 + 1_011).await.expect("count"),
+        store
+            .count_prunable(POLICY, T0 + 1_011)
+            .await
+            .expect("count"),
         PruneCounts::default(),
         "nothing is left to count at the same time"
     );
 
-    assert_eq!(prune_all(store, POLICY, T0 + 3_011).await, counts(0, 1, 1, 0));
+    assert_eq!(
+        prune_all(store, POLICY, T0 + 3_011).await,
+        counts(0, 1, 1, 0)
+    );
     assert!(store.get_delivery(&dead).await.expect("get").is_none());
     assert!(store.get_order(2).await.expect("order").is_none());
 
     // Pending work is never pruned, however old.
     let far = T0 + 100 * 365 * 86_400_000;
     assert_eq!(prune_all(store, POLICY, far).await, PruneCounts::default());
-    let still = store.get_delivery(&pending).await.expect("get").expect("kept");
+    let still = store
+        .get_delivery(&pending)
+        .await
+        .expect("get")
+        .expect("kept");
     assert_eq!(still.summary.state, DeliveryState::Pending);
     assert!(store.get_order(3).await.expect("order").is_some());
     // The audit log is kept.
@@ -175,7 +213,10 @@ pub async fn a_pruned_order_continues_its_version_and_staleness(store: &dyn Stor
     let next = push(T0 + 20_000, later).await;
     assert_eq!((next.result.as_str(), next.version), ("stored", 3));
     let stored = store.get_order(7).await.expect("order").expect("back");
-    assert_eq!(stored.version, 3, "the version continues after the tombstone");
+    assert_eq!(
+        stored.version, 3,
+        "the version continues after the tombstone"
+    );
     let record: Value = serde_json::from_slice(&stored.record).expect("record");
     assert_eq!(record["version"], 3);
 
@@ -190,7 +231,15 @@ pub async fn a_pruned_order_continues_its_version_and_staleness(store: &dyn Stor
 
 pub async fn a_prune_batch_touches_a_bounded_number_of_rows(store: &dyn Store) {
     let p = partner(store, "A").await;
-    map(store, &p, 1, None, EventType::OrderCreated, "https://a.example/").await;
+    map(
+        store,
+        &p,
+        1,
+        None,
+        EventType::OrderCreated,
+        "https://a.example/",
+    )
+    .await;
     let total = PRUNE_BATCH as i64 + 5;
     let items = (1..=total)
         .map(|id| item(EventType::OrderCreated, order(id, 1, 2, 1, &rfc3339(T0))))

@@ -86,7 +86,11 @@ async fn prune_deliveries(
 const ORDER_PRUNABLE: &str = "o.changed_at < $1
     AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.order_id = o.id AND q.state <> 'stopped')";
 
-async fn prune_orders(conn: &mut PgConnection, cutoff: Millis, now: Millis) -> PgResult<PruneBatch> {
+async fn prune_orders(
+    conn: &mut PgConnection,
+    cutoff: Millis,
+    now: Millis,
+) -> PgResult<PruneBatch> {
     let candidates: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT o.id FROM orders o WHERE {ORDER_PRUNABLE} ORDER BY o.changed_at LIMIT $2"
     ))

@@ -31,14 +31,13 @@ pub(super) fn prune_batch(
         ),
         PruneKind::Orders => prune_orders(tx, cut.orders, now),
         PruneKind::IdempotencyKeys => {
-            let deleted = tx
-                .prepare_cached(
+            let deleted =
+                tx.prepare_cached(
                     "DELETE FROM idempotency_keys WHERE (scope, key) IN
                         (SELECT scope, key FROM idempotency_keys WHERE created_at < ?1
                          ORDER BY created_at LIMIT ?2)",
                 )?
-                .execute(params![cut.idempotency_keys, PRUNE_BATCH as i64])?
-                as u64;
+                .execute(params![cut.idempotency_keys, PRUNE_BATCH as i64])? as u64;
             Ok(PruneBatch {
                 records: deleted,
                 rows: deleted,
@@ -49,11 +48,7 @@ pub(super) fn prune_batch(
 
 /// Deletes the deliveries `select` finds (it names the state in the SQL itself, so
 /// that its partial index applies), each with its attempts and queue rows.
-fn prune_deliveries(
-    tx: &Transaction<'_>,
-    select: &str,
-    cutoff: Millis,
-) -> StoreResult<PruneBatch> {
+fn prune_deliveries(tx: &Transaction<'_>, select: &str, cutoff: Millis) -> StoreResult<PruneBatch> {
     let ids = tx
         .prepare_cached(select)?
         .query_map(params![cutoff, PRUNE_BATCH as i64], |row| {
@@ -120,7 +115,9 @@ fn prune_orders(tx: &Transaction<'_>, cutoff: Millis, now: Millis) -> StoreResul
 /// What a full prune with these cutoffs would remove now.
 pub(super) fn count_prunable(conn: &Connection, cut: Cutoffs) -> StoreResult<PruneCounts> {
     let count = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> StoreResult<u64> {
-        let n: i64 = conn.prepare_cached(sql)?.query_row(values, |row| row.get(0))?;
+        let n: i64 = conn
+            .prepare_cached(sql)?
+            .query_row(values, |row| row.get(0))?;
         Ok(n as u64)
     };
     Ok(PruneCounts {
