@@ -164,6 +164,7 @@ async fn hookit_prune_dry_run_counts_and_prune_removes_and_is_audited() {
         200,
         "a dry run removes nothing"
     );
+    assert_eq!(partner_order(&serve, &up, 1).await.0, 200);
 
     let json = hookit(&serve, &["prune", "--dry-run", "--json"]).await;
     let json: Value = serde_json::from_str(&json).expect("json");
