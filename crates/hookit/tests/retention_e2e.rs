@@ -230,3 +230,49 @@ async fn hookit(serve: &Serve, args: &[&str]) -> String {
     );
     stdout
 }
+
+#[tokio::test]
+async fn hookit_db_vacuum_turns_incremental_auto_vacuum_on_for_an_older_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookit.db");
+    {
+        // As an earlier hookit left it: WAL, no auto-vacuum, free pages after deletes.
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE t (x BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT randomblob(2000) FROM n;
+             DELETE FROM t;",
+        )
+        .expect("fill");
+    }
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookit"))
+        .args(["db", "vacuum", "--database"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .await
+        .expect("run hookit");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("incremental auto-vacuum on"), "{stdout}");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let (mode, free): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT auto_vacuum FROM pragma_auto_vacuum), \
+                    (SELECT freelist_count FROM pragma_freelist_count)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("pragmas");
+    assert_eq!(
+        (mode, free),
+        (2, 0),
+        "incremental, and the free pages are gone"
+    );
+}
