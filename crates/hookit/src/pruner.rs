@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Pages given back to the file system per write (4 MiB at SQLite's default 4 KiB
-/// pages), so that reclaiming space holds the writer no longer than a prune batch.
+/// pages): one write is bounded, however much was freed.
 const RECLAIM_PAGES: u32 = 1024;
 
 /// Runs prunes for one process: at most one at a time.

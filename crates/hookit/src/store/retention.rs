@@ -9,7 +9,7 @@
 //! its staleness rule. The audit log is never pruned.
 //!
 //! Each backend prunes in batches of at most [`PRUNE_BATCH`] records of one kind per
-//! transaction, so the writer is never held for long; the caller loops.
+//! transaction, so one transaction's size is bounded; the caller loops.
 
 use super::Millis;
 use serde::{Deserialize, Serialize};
