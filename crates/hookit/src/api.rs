@@ -64,6 +64,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<Secret>>,
     /// Partner status changes in flight, by idempotency key.
     pub status_changes: Arc<partner::in_flight::InFlight>,
+    /// Removes what is past its retention (`POST /v1/operator/prune`).
+    pub pruner: Arc<crate::pruner::Pruner>,
 }
 
 /// The full router of `hookit serve`, serving its own OpenAPI document at

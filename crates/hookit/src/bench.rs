@@ -14,7 +14,7 @@
 //! - [`orders`]: order records and the push pipeline.
 //! - [`child`]: the server in a process of its own (or several, `--processes`).
 //! - [`database_cpu`]: PostgreSQL's CPU time spent on hookit's connections.
-//! - [`throughput`], [`latency`], [`backlog`], [`single`]: the scenarios.
+//! - [`throughput`], [`latency`], [`backlog`], [`single`], [`soak`]: the scenarios.
 //! - [`report`], [`memory`]: output and `/proc/self/status`.
 
 pub mod backlog;
@@ -28,6 +28,7 @@ pub mod orders;
 pub mod receiver;
 pub mod report;
 pub mod single;
+pub mod soak;
 pub mod system;
 pub mod throughput;
 
@@ -53,6 +54,11 @@ pub enum Scenario {
     /// One change per request over many keep-alive connections, the platform's real
     /// path: changes/s acknowledged, deliveries/s, lag, and the server's CPU per change.
     Single,
+    /// A steady stream for a long time (`--duration`, `--rate`) with every retention
+    /// set to `--retention`: database size and memory over time (flat within 10 %
+    /// over the last three retention periods), p99 ingest-to-first-attempt while
+    /// pruning. Not part of the default set: it runs for minutes.
+    Soak,
 }
 
 impl Scenario {
@@ -120,7 +126,7 @@ pub struct BenchArgs {
     /// latency: seconds of steady ingest.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub duration_s: f64,
-    /// latency: orders per second.
+    /// latency and soak: orders per second.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub rate: usize,
     /// latency: orders per push (pushes go out every push/rate seconds).
@@ -162,6 +168,15 @@ pub struct BenchArgs {
     /// their server in-process (latency, backlog) start the others as processes.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub processes: usize,
+    /// soak: how long to push at `--rate`, e.g. 10m.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_soak_duration)]
+    pub duration: Duration,
+    /// soak: every `HOOKIT_RETAIN_*` setting of the server, e.g. 2m.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_soak_duration)]
+    pub retention: Duration,
+    /// soak: how often database size and memory are sampled.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_soak_duration)]
+    pub sample_every: Duration,
     /// Give up (and fail) when no delivery arrives for this many seconds.
     #[arg(long, value_name = "S", default_value_t = 60)]
     pub stall_s: u64,
@@ -301,6 +316,21 @@ async fn run_one(
             )
             .await
         }
+        Scenario::Soak => {
+            soak::run(
+                ctx,
+                soak::SoakPlan {
+                    duration: args.duration,
+                    rate_per_s: args.rate.max(1),
+                    push_size: args.push_size,
+                    branches: args.branches.max(1),
+                    tick: Duration::from_millis(args.tick_ms.clamp(1, 60_000)),
+                    retention: args.retention,
+                    sample_every: args.sample_every,
+                },
+            )
+            .await
+        }
         Scenario::Backlog => {
             backlog::run(
                 ctx,
@@ -312,6 +342,15 @@ async fn run_one(
             )
             .await
         }
+    }
+}
+
+/// A duration of the soak (`250ms`, `10s`, `2m`), at least a millisecond.
+fn parse_soak_duration(text: &str) -> Result<Duration, String> {
+    match crate::config::parse_duration(text) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err("must be longer than 0".into()),
+        Err(err) => Err(err.to_string()),
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`client`]: finds the operator token and speaks HTTP to a running `hookit serve`.
 //! - [`table`]: aligned columns and times for the human output.
-//! - `partner`, `map`, `deliveries`, `endpoints`, `audit`: one module per command; each prints the server's
+//! - `partner`, `map`, `deliveries`, `endpoints`, `audit`, `prune`: one module per command; each prints the server's
 //!   `data` as a table by default, or with `--json` the server's answer itself, its body
 //!   byte for byte as it came (a command that makes several calls prints a JSON array of
 //!   their answers, in order: see [`AnswerList`]).
@@ -14,6 +14,7 @@ mod deliveries;
 mod endpoints;
 mod map;
 mod partner;
+mod prune;
 pub mod table;
 
 use client::{Answer, OperatorClient};
@@ -24,6 +25,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 pub use client::ClientError;
+pub use prune::{DbArgs, PruneArgs, db, prune};
 
 /// Where the server is and how to talk to it; shared by every operator command.
 #[derive(Debug, Clone, clap::Args)]

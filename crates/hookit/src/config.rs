@@ -12,6 +12,7 @@ mod database;
 mod endpoint_health;
 mod http;
 mod layers;
+mod retention;
 mod values;
 
 pub use auth::{AuthArgs, AuthSettings};
@@ -19,6 +20,7 @@ pub use console::{ConsoleArgs, ConsoleSettings};
 pub use database::{DatabaseArgs, DatabaseSettings};
 pub use endpoint_health::EndpointHealthArgs;
 pub use http::{HttpArgs, HttpSettings};
+pub use retention::{RetentionArgs, RetentionSettings};
 
 pub use values::{
     DatabaseLocation, DurationError, Origin, format_duration, parse_byte_size, parse_duration,
@@ -149,6 +151,8 @@ pub struct ServeArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub database_connection: DatabaseArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The validated configuration of `hookit serve`.
@@ -188,6 +192,8 @@ pub struct ServeConfig {
     pub http: HttpSettings,
     /// Pool and timeouts of a PostgreSQL store (unused by SQLite).
     pub database_connection: DatabaseSettings,
+    /// How long finished work is kept, and how often the pruner runs.
+    pub retention: RetentionSettings,
 }
 
 /// Why the configuration was rejected.
@@ -267,7 +273,7 @@ const PER_URL_CONCURRENCY: Setting =
 const SLOW_HOST_SHARE: Setting = Setting::new("HOOKIT_SLOW_HOST_SHARE", "slow_host_share");
 const FRESHNESS_SKEW: Setting = Setting::new("HOOKIT_FRESHNESS_SKEW", "freshness_skew");
 /// Settings a config file may hold; secrets are deliberately absent.
-const FILE_SETTINGS: [&Setting; 35] = [
+const FILE_SETTINGS: [&Setting; 40] = [
     &DATA_DIR,
     &DATABASE_URL,
     &LISTEN,
@@ -303,6 +309,11 @@ const FILE_SETTINGS: [&Setting; 35] = [
     &database::DATABASE_STATEMENT_TIMEOUT,
     &database::DATABASE_CONNECT_TIMEOUT,
     &database::DATABASE_SCHEMA,
+    &retention::RETAIN_DELIVERED,
+    &retention::RETAIN_DEAD,
+    &retention::RETAIN_ORDERS,
+    &retention::RETAIN_IDEMPOTENCY_KEYS,
+    &retention::PRUNE_INTERVAL,
 ];
 
 impl ServeConfig {
@@ -436,6 +447,7 @@ impl ServeConfig {
             console: ConsoleSettings::load(&layers, &args.console)?,
             http: HttpSettings::load(&layers, &args.http)?,
             database_connection: DatabaseSettings::load(&layers, &args.database_connection)?,
+            retention: RetentionSettings::load(&layers, &args.retention)?,
             data_dir,
             database,
             attempt_timeout,
@@ -495,6 +507,7 @@ impl Default for ServeConfig {
             console: ConsoleSettings::default(),
             http: HttpSettings::default(),
             database_connection: DatabaseSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`store`]: everything hookit keeps, behind one trait (SQLite today).
 //! - [`api`]: the operator and ingest HTTP APIs; handlers write to the store and return.
 //! - [`dispatcher`]: batches stored changes into deliveries and sends them.
+//! - [`pruner`]: removes what is past its retention, in bounded batches.
 //! - [`serve`]: wires configuration, store, dispatcher and APIs into `hookit serve`.
 //! - [`listen`]: the partner-side receiver, `hookit listen`.
 //! - [`cli`]: the operator's commands, clients of the operator API.
@@ -27,6 +28,7 @@ pub mod listen;
 pub mod metrics;
 pub mod order_flow;
 pub mod private_files;
+pub mod pruner;
 pub mod serve;
 pub mod store;
 pub mod target_policy;

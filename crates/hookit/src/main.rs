@@ -26,6 +26,10 @@ enum Command {
     Audit(hookit::cli::AuditArgs),
     /// List endpoints (partner, URL) with their health; enable a disabled one.
     Endpoints(hookit::cli::EndpointsArgs),
+    /// Remove what is past its retention now, or count it (--dry-run).
+    Prune(hookit::cli::PruneArgs),
+    /// Maintain the SQLite database (`db vacuum`).
+    Db(hookit::cli::DbArgs),
     /// Show the whole system working on this machine.
     Demo(hookit::demo::DemoArgs),
     /// Measure end-to-end throughput, latency and memory.
@@ -84,6 +88,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Command::Deliveries(args) => hookit::cli::deliveries(args).await,
         Command::Audit(args) => hookit::cli::audit(args).await,
         Command::Endpoints(args) => hookit::cli::endpoints(args).await,
+        Command::Prune(args) => hookit::cli::prune(args).await,
+        Command::Db(args) => hookit::cli::db(args).await,
         Command::Demo(args) => hookit::demo::run(args).await,
         Command::Bench(args) => hookit::bench::run(args).await,
     }

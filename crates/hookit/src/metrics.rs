@@ -62,6 +62,11 @@ struct EndpointTransitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartnerLabels {
     partner_id: String,
 }
@@ -88,6 +93,7 @@ pub struct Metrics {
     batch_orders: Histogram,
     endpoints: Family<EndpointStateLabels, Gauge>,
     endpoint_transitions: Family<EndpointTransitionLabels, Counter>,
+    pruned: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -154,7 +160,14 @@ impl Default for Metrics {
             "Endpoint health changes this process recorded, by new state and reason",
             endpoint_transitions.clone(),
         );
+        let pruned = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "hookit_pruned",
+            "Records removed past their retention, by kind (delivered, dead, orders, idempotency_keys)",
+            pruned.clone(),
+        );
         Metrics {
+            pruned,
             registry,
             endpoints,
             endpoint_transitions,
@@ -210,6 +223,15 @@ impl Metrics {
                 api: api.to_owned(),
             })
             .inc();
+    }
+
+    /// Records of one kind removed past their retention.
+    pub fn pruned(&self, kind: &str, count: u64) {
+        self.pruned
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
+            .inc_by(count);
     }
 
     /// Attempt outcomes that arrived after their lease was lost, and so moved nothing.

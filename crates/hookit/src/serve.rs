@@ -14,6 +14,7 @@ use crate::credentials::{BootstrapSecret, MasterKey, SecretSource, load_or_creat
 use crate::dispatcher::{Dispatcher, DispatcherSettings};
 use crate::metrics::Metrics;
 use crate::private_files;
+use crate::pruner::Pruner;
 use crate::store::BatchLimits;
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub struct Server {
     http: tokio::task::JoinHandle<()>,
     stop_http: tokio::sync::watch::Sender<bool>,
     dispatcher: Dispatcher,
+    /// The background pruner; it stops with the HTTP listener.
+    pruning: tokio::task::JoinHandle<()>,
     attempt_timeout: std::time::Duration,
 }
 
@@ -110,6 +113,16 @@ impl Server {
             max_batch_bytes = config.max_batch_bytes,
             "dispatcher settings"
         );
+        let retention = &config.retention;
+        let shown = crate::config::format_duration;
+        tracing::info!(
+            retain_delivered = %shown(retention.policy.delivered),
+            retain_dead = %shown(retention.policy.dead),
+            retain_orders = %shown(retention.policy.orders),
+            retain_idempotency_keys = %shown(retention.policy.idempotency_keys),
+            prune_interval = %shown(retention.prune_interval),
+            "retention settings"
+        );
         if let Some(path) = config.extra_roots.path() {
             tracing::info!(
                 path = %path.display(),
@@ -122,6 +135,11 @@ impl Server {
                 "private targets are allowed (HOOKIT_ALLOW_PRIVATE_TARGETS): webhooks may go to loopback and private addresses"
             );
         }
+        let pruner = Arc::new(Pruner::new(
+            Arc::clone(&store),
+            config.retention.policy,
+            Arc::clone(&metrics),
+        ));
         let state = AppState {
             store,
             master_key,
@@ -137,13 +155,15 @@ impl Server {
             console: config.console,
             metrics_token: config.http.metrics_token.clone().map(Arc::new),
             status_changes: Arc::default(),
+            pruner: Arc::clone(&pruner),
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|err| format!("cannot listen on {} (HOOKIT_LISTEN): {err}", config.listen))?;
         let address = listener.local_addr()?;
         let (stop_http, stopped) = tokio::sync::watch::channel(false);
-        let http = api::listen(listener, state, &config, stopped).await?;
+        let http = api::listen(listener, state, &config, stopped.clone()).await?;
+        let pruning = pruner.spawn(config.retention.prune_interval, stopped);
         tracing::info!(
             "hookit serve listening on http://{address} (data dir {})",
             config.data_dir.display()
@@ -153,6 +173,7 @@ impl Server {
             http,
             stop_http,
             dispatcher,
+            pruning,
             attempt_timeout: config.attempt_timeout,
         })
     }
@@ -162,6 +183,8 @@ impl Server {
     /// within a second more — and returns. Nothing it waits for can hold it longer.
     pub async fn stop(self) {
         let _ = self.stop_http.send(true);
+        // A batch cut off here is one transaction, rolled back or done whole.
+        self.pruning.abort();
         let bound = self.attempt_timeout;
         let http = async move {
             let mut http = self.http;

@@ -13,11 +13,13 @@
 pub mod endpoint_health;
 pub mod freshness;
 pub mod postgres;
+mod retention;
 pub mod sqlite;
 pub mod time_text;
 mod types;
 
 pub use endpoint_health::{EndpointHealth, EndpointPolicy, EndpointState, EndpointTransition};
+pub use retention::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -250,6 +252,34 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_operator_token(&self, name: &str, audit: AuditEntry) -> StoreResult<()>;
     /// The audit log, newest first.
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<AuditPage>;
+
+    // --- retention (see `store/retention.rs`) ---------------------------------------
+
+    /// Removes, in one transaction, at most [`PRUNE_BATCH`] records of `kind` that are
+    /// past `policy` at `now`, with what belongs to them. Never pending work, nor an
+    /// order a kept delivery was formed from; a pruned order leaves its tombstone.
+    async fn prune_batch(
+        &self,
+        kind: PruneKind,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneBatch>;
+    /// How many records of each kind a full prune at `now` would remove, orders freed
+    /// by the deliveries it would remove included.
+    async fn count_prunable(
+        &self,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneCounts>;
+    /// Gives up to `pages` free pages of the database back to the file system, for
+    /// backends that must be asked to (SQLite's incremental vacuum). Returns how many
+    /// free pages remain.
+    async fn reclaim_space(&self, _pages: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
+    /// Writes one audit entry on its own (an action that is not one write, such as a
+    /// prune of many batches).
+    async fn record_audit(&self, audit: AuditEntry) -> StoreResult<()>;
 
     /// Commits the backend has made, for backends that count them (each may hold
     /// several writes); read at scrape time as `hookit_store_commits_total`.

@@ -255,3 +255,47 @@ fn the_server_under_test_runs_without_its_console_when_asked() {
         assert_eq!(scenario["order_records_delivered"], 100, "{scenario}");
     }
 }
+
+#[test]
+fn the_soak_scenario_prunes_as_it_goes_and_samples_size_and_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = bench(
+        &[
+            "--json",
+            "--scenario=soak",
+            "--duration=4s",
+            "--retention=500ms",
+            "--sample-every=250ms",
+            "--rate=100",
+            "--stall-s=20",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let soak = &report["scenarios"]["soak"];
+    assert_eq!(soak["problems"], serde_json::json!([]), "{soak}");
+    assert_eq!(soak["order_records_delivered"], 400);
+    assert_eq!(
+        soak["prune_interval_ms"], 100,
+        "a twelfth of the retention, at least 100ms"
+    );
+    let samples = soak["samples"].as_array().expect("samples");
+    assert!(samples.len() >= 8, "{samples:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|s| s["database_mib"].as_f64().is_some_and(|mib| mib > 0.0)),
+        "{samples:?}"
+    );
+    assert!(
+        soak["first_attempt_while_pruning_samples"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+}

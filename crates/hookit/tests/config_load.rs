@@ -108,7 +108,7 @@ fn clap_flag_names_env_names_and_bare_bool_flag() -> TestResult {
         };
         assert_eq!(env, &expected, "flag --{long}");
     }
-    assert_eq!(envs.len(), 40);
+    assert_eq!(envs.len(), 45);
 
     let cli = Cli::try_parse_from(["hookit", "--allow-private-targets", "--tick=5ms"])?;
     assert_eq!(cli.serve.allow_private_targets.as_deref(), Some("true"));
@@ -538,6 +538,41 @@ fn postgres_refuses_to_start_without_the_shared_secrets() -> TestResult {
         ServeConfig::load(&ServeArgs::default())?
             .master_key
             .is_none()
+    );
+    Ok(())
+}
+
+#[test]
+fn retention_defaults_take_days_and_milliseconds_and_refuse_zero() -> TestResult {
+    let config = ServeConfig::load(&ServeArgs::default())?;
+    let day = Duration::from_secs(86_400);
+    let policy = config.retention.policy;
+    assert_eq!(
+        (
+            policy.delivered,
+            policy.dead,
+            policy.orders,
+            policy.idempotency_keys
+        ),
+        (30 * day, 90 * day, 90 * day, day)
+    );
+    assert_eq!(config.retention.prune_interval, Duration::from_secs(60));
+
+    let mut args = ServeArgs::default();
+    args.retention.retain_delivered = Some("7d".into());
+    args.retention.retain_orders = Some("250ms".into());
+    args.retention.prune_interval = Some("20ms".into());
+    let config = ServeConfig::load(&args)?;
+    assert_eq!(config.retention.policy.delivered, 7 * day);
+    assert_eq!(config.retention.policy.orders, Duration::from_millis(250));
+    assert_eq!(config.retention.prune_interval, Duration::from_millis(20));
+
+    let mut args = ServeArgs::default();
+    args.retention.retain_dead = Some("0ms".into());
+    let message = load_err(&args)?.to_string();
+    assert!(
+        message.contains("HOOKIT_RETAIN_DEAD") && message.contains("from 1ms"),
+        "{message}"
     );
     Ok(())
 }

@@ -148,3 +148,63 @@ async fn a_failing_request_rolls_back_alone_in_its_commit() {
     let (_dir, store) = open_sqlite().await;
     store_suite::group_commit::a_failing_request_rolls_back_alone_in_its_commit(store).await;
 }
+
+/// A new database reclaims incrementally: after a prune, `reclaim_space` gives the
+/// freed pages back, so the database shrinks instead of keeping them.
+#[tokio::test]
+async fn pruning_gives_the_freed_pages_back() {
+    use hookit::store::{PruneKind, RetentionPolicy};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hookit.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let pages = || {
+        let conn = rusqlite::Connection::open(&path).expect("read");
+        let mode: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+            .expect("mode");
+        let count: i64 = conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("pages");
+        (mode, count)
+    };
+    // 2,000 orders routed nowhere, each with a 2 KB cart.
+    for block in 0..20 {
+        let items = (0..100)
+            .map(|i| {
+                let mut order =
+                    store_suite::order(block * 100 + i + 1, 9, 1, 1, "2026-01-01T00:00:00Z");
+                let cart = format!("[{}]", serde_json::json!("x".repeat(2_000)));
+                order.cart = Some(klikit_webhook::Cart::from_json(&cart).expect("cart"));
+                store_suite::item(klikit_webhook::EventType::OrderCreated, order)
+            })
+            .collect();
+        store_suite::ingest(&store, items, store_suite::T0).await;
+    }
+    let (mode, full) = pages();
+    assert_eq!(
+        mode, 2,
+        "new databases are created with incremental auto-vacuum"
+    );
+    let policy = RetentionPolicy {
+        orders: Duration::from_millis(1),
+        ..RetentionPolicy::default()
+    };
+    let later = store_suite::T0 + 1_000;
+    while store
+        .prune_batch(PruneKind::Orders, policy, later)
+        .await
+        .expect("prune")
+        .records
+        > 0
+    {}
+    let mut left = u64::MAX;
+    while left > 0 {
+        left = store.reclaim_space(1024).await.expect("reclaim");
+    }
+    let (_, after) = pages();
+    assert!(
+        after * 4 < full,
+        "the database shrank from {full} pages to {after}"
+    );
+}

@@ -6,6 +6,7 @@
 mod deliveries;
 mod endpoints;
 pub(crate) mod partners;
+mod prune;
 pub(crate) mod retry;
 mod test_webhook;
 mod tokens;
@@ -28,6 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     use deliveries::*;
     use endpoints::*;
     use partners::*;
+    use prune::*;
     use retry::*;
     use test_webhook::*;
     use tokens::*;
@@ -53,6 +55,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(test_partner_webhook))
         .routes(routes!(list_endpoints))
         .routes(routes!(enable_endpoint))
+        .routes(routes!(prune))
 }
 
 /// The operator making a request: the name of the token it presented.

@@ -76,6 +76,7 @@ mod operators;
 mod partner_api;
 mod partner_views;
 mod partners;
+mod retention;
 mod retry_now;
 mod wakeup;
 

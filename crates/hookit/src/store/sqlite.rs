@@ -28,7 +28,10 @@ mod operators;
 mod partner_api;
 mod partner_views;
 mod partners;
+mod retention;
 mod retry_now;
+
+pub use retention::{VacuumReport, vacuum_file};
 
 use super::*;
 use group_commit::{GroupWriter, Lane};
@@ -97,6 +100,9 @@ impl SqliteStore {
         }
         let mut writer = Connection::open(path)
             .map_err(|err| StoreError::Backend(format!("cannot open {}: {err}", path.display())))?;
+        // Only a database without tables takes this (before WAL mode is set); an older
+        // file keeps its mode until `hookit db vacuum` rewrites it.
+        writer.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         configure(&writer)?;
         migrate::run(&mut writer)?;
         let readers = (0..READERS)
@@ -572,6 +578,46 @@ impl Store for SqliteStore {
     async fn check_master_key(&self, check: &str) -> StoreResult<KeyCheck> {
         let check = check.to_owned();
         self.write(move |tx| operators::check_master_key(tx, &check))
+            .await
+    }
+
+    async fn prune_batch(
+        &self,
+        kind: PruneKind,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneBatch> {
+        let cut = policy.cutoffs(now);
+        // Losing a prune to a power cut only means it is done again.
+        self.inner
+            .writer
+            .write(Lane::Requests, Durability::Bookkeeping, 1, move |tx| {
+                retention::prune_batch(tx, kind, cut, now)
+            })
+            .await
+    }
+
+    async fn count_prunable(
+        &self,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneCounts> {
+        let cut = policy.cutoffs(now);
+        self.read(move |conn| retention::count_prunable(conn, cut))
+            .await
+    }
+
+    async fn reclaim_space(&self, pages: u32) -> StoreResult<u64> {
+        self.inner
+            .writer
+            .write(Lane::Requests, Durability::Bookkeeping, 1, move |tx| {
+                retention::reclaim(tx, pages)
+            })
+            .await
+    }
+
+    async fn record_audit(&self, audit: AuditEntry) -> StoreResult<()> {
+        self.write(move |tx| operators::record_audit(tx, &audit))
             .await
     }
 

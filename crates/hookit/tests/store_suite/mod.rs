@@ -54,7 +54,10 @@ macro_rules! store_suite {
             a_probe_failure_keeps_the_retry_schedule_where_it_was,
             a_410_disables_at_once_and_deliveries_wait_for_enable_or_a_new_url,
             failing_for_disable_after_disables_and_the_orders_later_events_wait_behind_it,
-            changes_of_one_order_in_one_push_are_versioned_and_wait_in_line);
+            changes_of_one_order_in_one_push_are_versioned_and_wait_in_line,
+            retention_removes_exactly_what_is_past_its_time,
+            a_pruned_order_continues_its_version_and_staleness,
+            a_prune_batch_touches_a_bounded_number_of_rows);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -268,3 +271,5 @@ mod endpoint_health;
 pub use endpoint_health::*;
 mod one_push;
 pub use one_push::*;
+mod retention;
+pub use retention::*;

@@ -42,8 +42,14 @@ pub(super) async fn ingest_items(
     ids.dedup();
     let mut state: HashMap<i64, (i64, PlatformTimes)> = HashMap::with_capacity(ids.len());
     let rows = sqlx::query(
-        "SELECT id, version, platform_updated_at, platform_stored_at FROM orders
-         WHERE id = ANY($1)",
+        // A pruned order's tombstone stands in for its row: the versions continue.
+        "SELECT DISTINCT ON (id) id, version, platform_updated_at, platform_stored_at
+         FROM (SELECT id, version, platform_updated_at, platform_stored_at FROM orders
+               WHERE id = ANY($1)
+               UNION ALL
+               SELECT id, version, platform_updated_at, platform_stored_at
+               FROM order_tombstones WHERE id = ANY($1)) AS known
+         ORDER BY id, version DESC",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
@@ -176,9 +182,10 @@ async fn write_orders_and_changes(
     sqlx::query(
         "WITH upserted AS (
             INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                                platform_stored_at, first_ingested_at, version, record)
+                                platform_stored_at, first_ingested_at, version, record,
+                                changed_at)
             SELECT o.id, o.brand_id, o.branch_id, o.status, o.placed_at, o.updated_at, $8, $8,
-                   o.version, o.record
+                   o.version, o.record, $8
             FROM unnest($9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
                         $13::bigint[], $14::bigint[], $15::bigint[], $16::bytea[])
                  AS o(id, brand_id, branch_id, status, placed_at, updated_at, version, record)
@@ -187,7 +194,8 @@ async fn write_orders_and_changes(
                status = excluded.status, placed_at = excluded.placed_at,
                platform_updated_at = excluded.platform_updated_at,
                platform_stored_at = excluded.platform_stored_at,
-               version = excluded.version, record = excluded.record
+               version = excluded.version, record = excluded.record,
+               changed_at = excluded.changed_at
          )
          INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
                                     record, ingested_at)

@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_initial.sql"),
     include_str!("0002_secret_rotation_and_test_deliveries.sql"),
-    // 0003 is the retention migration, kept for it.
+    include_str!("0003_retention.sql"),
     include_str!("0004_endpoint_health.sql"),
 ];
 

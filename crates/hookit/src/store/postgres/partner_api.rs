@@ -115,7 +115,7 @@ pub(super) async fn commit_change(
     // The platform's times stay as they are: a partner's change never decides what
     // counts as stale.
     let changed = sqlx::query(
-        "UPDATE orders SET status = $1, version = $2, record = $3
+        "UPDATE orders SET status = $1, version = $2, record = $3, changed_at = $6
          WHERE id = $4 AND version = $5",
     )
     .bind(status.code())
@@ -123,6 +123,7 @@ pub(super) async fn commit_change(
     .bind(&record)
     .bind(order.id)
     .bind(change.expected_version)
+    .bind(change.now)
     .execute(&mut *conn)
     .await?;
     if changed.rows_affected() == 0 {

@@ -365,6 +365,29 @@ impl Store for PostgresStore {
         in_transaction!(self, |conn| operators::check_master_key(conn, check))
     }
 
+    async fn prune_batch(
+        &self,
+        kind: PruneKind,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneBatch> {
+        let cut = policy.cutoffs(now);
+        in_transaction!(self, |conn| retention::prune_batch(conn, kind, cut, now))
+    }
+
+    async fn count_prunable(
+        &self,
+        policy: RetentionPolicy,
+        now: Millis,
+    ) -> StoreResult<PruneCounts> {
+        let cut = policy.cutoffs(now);
+        read!(self, |conn| retention::count_prunable(conn, cut))
+    }
+
+    async fn record_audit(&self, audit: AuditEntry) -> StoreResult<()> {
+        in_transaction!(self, |conn| operators::record_audit(conn, &audit))
+    }
+
     fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         self.inner.wakeup.signal()
     }

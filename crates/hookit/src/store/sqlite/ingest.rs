@@ -123,7 +123,12 @@ fn ingest_one(
     let incoming_updated = order.updated_at.as_ref().map(timestamp_millis);
     let previous: Option<(i64, PlatformTimes)> = tx
         .prepare_cached(
-            "SELECT version, platform_updated_at, platform_stored_at FROM orders WHERE id = ?1",
+            // A pruned order's tombstone stands in for its row: the versions continue.
+            "SELECT version, platform_updated_at, platform_stored_at FROM orders WHERE id = ?1
+             UNION ALL
+             SELECT version, platform_updated_at, platform_stored_at FROM order_tombstones
+             WHERE id = ?1
+             ORDER BY 1 DESC LIMIT 1",
         )?
         .query_row([order_id], |row| {
             Ok((
@@ -155,14 +160,15 @@ fn ingest_one(
     // `first_ingested_at` is written once, with the row.
     tx.prepare_cached(
         "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                             platform_stored_at, first_ingested_at, version, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)
+                             platform_stored_at, first_ingested_at, version, record, changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?7)
          ON CONFLICT (id) DO UPDATE SET
             brand_id = excluded.brand_id, branch_id = excluded.branch_id,
             status = excluded.status, placed_at = excluded.placed_at,
             platform_updated_at = excluded.platform_updated_at,
             platform_stored_at = excluded.platform_stored_at,
-            version = excluded.version, record = excluded.record",
+            version = excluded.version, record = excluded.record,
+            changed_at = excluded.changed_at",
     )?
     .execute(params![
         order_id,

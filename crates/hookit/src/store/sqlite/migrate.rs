@@ -16,7 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_webhook_secret_rotation.sql"),
     include_str!("0007_test_deliveries.sql"),
     include_str!("0008_settings.sql"),
-    // 0009 is the retention migration, kept for it.
+    include_str!("0009_retention.sql"),
     include_str!("0010_endpoint_health.sql"),
 ];
 

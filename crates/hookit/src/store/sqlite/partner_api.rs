@@ -90,7 +90,7 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
     // counts as stale.
     let changed = tx
         .prepare_cached(
-            "UPDATE orders SET status = ?1, version = ?2, record = ?3
+            "UPDATE orders SET status = ?1, version = ?2, record = ?3, changed_at = ?6
              WHERE id = ?4 AND version = ?5",
         )?
         .execute(params![
@@ -98,7 +98,8 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
             version,
             record,
             order.id,
-            change.expected_version
+            change.expected_version,
+            change.now
         ])?;
     if changed == 0 {
         return Err(StoreError::Conflict(format!(
