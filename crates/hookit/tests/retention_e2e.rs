@@ -168,8 +168,8 @@ async fn hookit_prune_dry_run_counts_and_prune_removes_and_is_audited() {
 
     let json = hookit(&serve, &["prune", "--dry-run", "--json"]).await;
     let json: Value = serde_json::from_str(&json).expect("json");
-    assert_eq!(json["dry_run"], true);
-    assert_eq!(json["counts"]["delivered"], 1);
+    assert_eq!(json["data"]["dry_run"], true);
+    assert_eq!(json["data"]["counts"]["delivered"], 1);
 
     let real = hookit(&serve, &["prune"]).await;
     assert!(real.contains("Removed past its retention"), "{real}");
