@@ -221,7 +221,6 @@ pub(crate) fn parse_item(
     let order = body
         .order
         .ok_or_else(|| ApiError::invalid_field(&order_field, "is required"))?;
-    validate::flat_payment_fields(order.get(), &order_field)?;
     let order = Order::from_raw(order).map_err(|err| ApiError::invalid_field(&order_field, err))?;
     validate::order(&order, &order_field, latest_updated_at)?;
     Ok(IngestItem { event_type, order })

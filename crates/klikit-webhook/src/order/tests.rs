@@ -80,6 +80,18 @@ fn flat_payment_wins_and_other_nested_keys_stay() {
 }
 
 #[test]
+fn a_flat_payment_of_the_wrong_type_is_not_hidden_by_the_nested_one() {
+    let order = parse(r#"{"id": 1, "payment_status": "paid", "payment": {"status": 1}}"#);
+    assert_eq!(order.payment_status, None);
+    assert_eq!(
+        order.extra_get("payment_status").map(|raw| raw.get()),
+        Some(r#""paid""#)
+    );
+    let null_flat = parse(r#"{"id": 1, "payment_status": null, "payment": {"status": 1}}"#);
+    assert_eq!(null_flat.payment_status, Some(PaymentStatus::Paid));
+}
+
+#[test]
 fn null_external_id_is_kept() {
     let order = parse(r#"{"id": 1, "external_id": null}"#);
     assert_eq!(order.external_id, None);

@@ -102,30 +102,6 @@ pub(super) fn order(order: &Order, field: &str, latest_updated_at: Millis) -> Re
     Ok(())
 }
 
-/// The flat payment fields as given, before parsing: a nested `payment` may fill a
-/// flat field's typed slot, which would hide a flat value of the wrong type (the
-/// written order keeps each key once), so each is checked here on the raw object.
-pub(super) fn flat_payment_fields(raw: &str, field: &str) -> Result<(), ApiError> {
-    let Ok(fields) = RawFields::from_json(raw) else {
-        return Ok(()); // not an object: parsing the order says so
-    };
-    for (_, flat) in NESTED_PAYMENT {
-        if let Some(value) = fields.get(flat) {
-            if value.get() != "null" && read_i64(value).is_none() {
-                let expected = OPTIONAL_FIELDS
-                    .iter()
-                    .find(|(name, _)| name == flat)
-                    .map_or("an integer", |(_, expected)| expected);
-                return Err(ApiError::invalid_field(
-                    &format!("{field}.{flat}"),
-                    format!("must be {expected}"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The OrderStatus codes klikit defines, as `1 PLACED, 2 ACCEPTED, …`.
 fn status_codes() -> String {
     (1..=9)
