@@ -10,6 +10,7 @@
 //! database. The behavioural test suite every backend must
 //! pass lives in `tests/store_suite/`.
 
+pub mod delivery_body;
 pub mod endpoint_health;
 pub mod freshness;
 pub mod postgres;

@@ -216,6 +216,16 @@ async fn upgraded_database_drains(version: usize) {
     }
     assert_eq!(delivered, expected, "from version {version}");
 
+    // An order's latest record is read from its latest change once the row no longer
+    // carries a copy (version 11).
+    let latest = store.get_order(100).await.expect("get").expect("order 100");
+    assert_eq!(latest.version, 3, "from version {version}");
+    assert_eq!(
+        latest.record,
+        record(100, 3).into_bytes(),
+        "from version {version}"
+    );
+
     // The order list shows the orders without placed_at, by when they were first stored.
     let page = store
         .list_orders_for_partner(PartnerOrderQuery {

@@ -57,7 +57,8 @@ macro_rules! store_suite {
             changes_of_one_order_in_one_push_are_versioned_and_wait_in_line,
             retention_removes_exactly_what_is_past_its_time,
             a_pruned_order_continues_its_version_and_staleness,
-            a_prune_batch_touches_a_bounded_number_of_rows);
+            a_prune_batch_touches_a_bounded_number_of_rows,
+            a_delivery_keeps_its_bytes_after_its_orders_change);
     };
     (@tests $open:expr, @always; $($name:ident),*) => {
         $(
@@ -273,3 +274,5 @@ mod one_push;
 pub use one_push::*;
 mod retention;
 pub use retention::*;
+mod stored_once;
+pub use stored_once::*;

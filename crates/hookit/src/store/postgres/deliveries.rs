@@ -6,6 +6,7 @@ use crate::store::*;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, Row};
+use std::collections::HashMap;
 
 pub(super) const SUMMARY_COLUMNS: &str = "d.id, d.partner_id, d.mapping_id, d.event_type, d.brand_id, \
      d.branch_id, d.order_ids, d.state, d.dead_reason, d.attempts, d.next_attempt_at, \
@@ -99,7 +100,8 @@ pub(super) async fn get(
     event_id: &str,
 ) -> PgResult<Option<DeliveryDetail>> {
     let Some(row) = sqlx::query(&format!(
-        "SELECT {SUMMARY_COLUMNS}, d.body FROM deliveries d WHERE d.id = $1"
+        "SELECT {SUMMARY_COLUMNS}, d.body, d.brand_id, d.branch_id FROM deliveries d
+         WHERE d.id = $1"
     ))
     .bind(event_id)
     .fetch_optional(&mut *conn)
@@ -108,7 +110,13 @@ pub(super) async fn get(
         return Ok(None);
     };
     let summary = summary_from_row(&row)?;
-    let body: Vec<u8> = row.try_get(13)?;
+    let mut body: Vec<u8> = row.try_get(13)?;
+    if body.is_empty() {
+        let formed = (event_id.to_owned(), row.try_get(14)?, row.try_get(15)?);
+        if let Some((_, formed)) = formed_bodies(&mut *conn, &[formed]).await?.pop() {
+            body = formed;
+        }
+    }
     let attempts = sqlx::query(
         "SELECT attempt, started_at, duration_ms, url, status_code, error_kind, error,
                 response_excerpt
@@ -298,4 +306,43 @@ pub(super) async fn create_test(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The bodies of deliveries stored without one, each given as (event id, brand, branch):
+/// formed from their changes' records in queue order (`store::delivery_body`), in one
+/// statement.
+pub(super) async fn formed_bodies(
+    conn: &mut PgConnection,
+    deliveries: &[(String, i64, i64)],
+) -> PgResult<Vec<(String, Vec<u8>)>> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = deliveries.iter().map(|(id, ..)| id.as_str()).collect();
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT q.delivery_id, c.record FROM queue q
+         JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
+         WHERE q.delivery_id = ANY($1)
+         ORDER BY q.delivery_id, q.id",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut records: HashMap<&str, Vec<&[u8]>> = HashMap::with_capacity(deliveries.len());
+    for (delivery_id, record) in &rows {
+        records
+            .entry(delivery_id.as_str())
+            .or_default()
+            .push(record.as_slice());
+    }
+    Ok(deliveries
+        .iter()
+        .map(|(id, brand_id, branch_id)| {
+            let records = records.remove(id.as_str()).unwrap_or_default();
+            (
+                id.clone(),
+                delivery_body::envelope(*brand_id, *branch_id, records),
+            )
+        })
+        .collect())
 }

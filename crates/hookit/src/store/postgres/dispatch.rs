@@ -20,7 +20,7 @@ use std::collections::HashMap;
 pub(super) const FORM_SLICE: usize = 5_000;
 
 struct ReadyChange {
-    queue_id: String,
+    queue_id: i64,
     mapping_id: String,
     partner_id: String,
     order_id: i64,
@@ -42,7 +42,7 @@ pub(super) async fn form_deliveries(
         "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
                 c.branch_id, c.record, q.queued_at
          FROM queue q
-         JOIN order_changes c ON c.id = q.change_id
+         JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
          JOIN partners p ON p.id = q.partner_id
          WHERE q.state = 'ready' AND p.enabled
          ORDER BY q.id
@@ -84,19 +84,16 @@ pub(super) async fn form_deliveries(
     Ok((batches.len(), read))
 }
 
-/// Bytes of the envelope around the orders: `{"brand_id":…,"branch_id":…,"orders":[…]}`.
-const ENVELOPE_OVERHEAD: usize = 64;
-
 fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyChange>> {
     let mut batches = Vec::new();
     let mut current: Vec<ReadyChange> = Vec::new();
-    let mut bytes = ENVELOPE_OVERHEAD;
+    let mut bytes = delivery_body::ENVELOPE_OVERHEAD;
     for change in group {
         let size = change.record.len() + 1;
         let full = current.len() >= limits.max_orders || bytes + size > limits.max_bytes;
         if full && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
-            bytes = ENVELOPE_OVERHEAD;
+            bytes = delivery_body::ENVELOPE_OVERHEAD;
         }
         bytes += size;
         current.push(change);
@@ -105,23 +102,6 @@ fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyC
         batches.push(current);
     }
     batches
-}
-
-/// The exact body bytes of a delivery, formed once.
-fn envelope_body(brand_id: i64, branch_id: i64, batch: &[ReadyChange]) -> Vec<u8> {
-    let records: usize = batch.iter().map(|c| c.record.len() + 1).sum();
-    let mut body = Vec::with_capacity(ENVELOPE_OVERHEAD + records);
-    body.extend_from_slice(
-        format!("{{\"brand_id\":{brand_id},\"branch_id\":{branch_id},\"orders\":[").as_bytes(),
-    );
-    for (i, change) in batch.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&change.record);
-    }
-    body.extend_from_slice(b"]}");
-    body
 }
 
 /// Inserts every delivery formed in this transaction and marks its changes
@@ -137,11 +117,6 @@ async fn insert_deliveries(
         return Ok(());
     }
     let event_ids: Vec<String> = batches.iter().map(|_| IdKind::Event.generate()).collect();
-    let bodies: Vec<Vec<u8>> = batches
-        .iter()
-        .zip(&firsts)
-        .map(|(batch, first)| envelope_body(first.brand_id, first.branch_id, batch))
-        .collect();
     let order_ids: Vec<String> = batches
         .iter()
         .map(|batch| {
@@ -159,11 +134,11 @@ async fn insert_deliveries(
                                  order_ids, order_count, body, state, next_attempt_at,
                                  first_ingested_at, created_at)
          SELECT t.id, t.partner_id, t.mapping_id, t.event_type, t.brand_id, t.branch_id,
-                t.order_ids, t.order_count, t.body, 'pending', $10, t.first_ingested_at, $10
+                t.order_ids, t.order_count, '', 'pending', $9, t.first_ingested_at, $9
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
-                     $7::text[], $8::bigint[], $9::bytea[], $11::bigint[])
+                     $7::text[], $8::bigint[], $10::bigint[])
               AS t(id, partner_id, mapping_id, event_type, brand_id, branch_id, order_ids,
-                   order_count, body, first_ingested_at)",
+                   order_count, first_ingested_at)",
     )
     .bind(&event_ids)
     .bind(
@@ -188,22 +163,21 @@ async fn insert_deliveries(
     .bind(firsts.iter().map(|c| c.branch_id).collect::<Vec<_>>())
     .bind(&order_ids)
     .bind(&counts)
-    .bind(&bodies)
     .bind(now)
     .bind(&first_ingested)
     .execute(&mut *conn)
     .await?;
-    let mut queue_ids: Vec<&str> = Vec::new();
+    let mut queue_ids: Vec<i64> = Vec::new();
     let mut delivery_ids: Vec<&str> = Vec::new();
     for (batch, event_id) in batches.iter().zip(&event_ids) {
         for change in batch.iter() {
-            queue_ids.push(change.queue_id.as_str());
+            queue_ids.push(change.queue_id);
             delivery_ids.push(event_id.as_str());
         }
     }
     sqlx::query(
         "UPDATE queue q SET state = 'batched', delivery_id = t.delivery_id
-         FROM unnest($1::text[], $2::text[]) AS t(id, delivery_id)
+         FROM unnest($1::bigint[], $2::text[]) AS t(id, delivery_id)
          WHERE q.id = t.id",
     )
     .bind(&queue_ids)
@@ -282,7 +256,8 @@ pub(super) async fn claim_due(
          RETURNING d.id, d.partner_id, d.event_type, d.body, d.attempts, d.retry_index,
                    d.first_ingested_at, d.order_count, p.webhook_secret_enc,
                    CASE WHEN p.webhook_secret_switch_at > $4 THEN p.webhook_secret_prev_enc END,
-                   p.webhook_secret_switch_at, p.signature_scheme, d.test",
+                   p.webhook_secret_switch_at, p.signature_scheme, d.test, d.brand_id,
+                   d.branch_id",
     )
     .bind(&ids)
     .bind(&tokens)
@@ -291,8 +266,13 @@ pub(super) async fn claim_due(
     .fetch_all(&mut *conn)
     .await?;
     let mut leased: HashMap<String, ClaimedDelivery> = HashMap::with_capacity(rows.len());
+    let mut envelopes: Vec<(String, i64, i64)> = Vec::new();
     for row in rows {
         let event_id: String = row.try_get(0)?;
+        let body: Vec<u8> = row.try_get(3)?;
+        if body.is_empty() {
+            envelopes.push((event_id.clone(), row.try_get(13)?, row.try_get(14)?));
+        }
         leased.insert(
             event_id.clone(),
             ClaimedDelivery {
@@ -301,7 +281,7 @@ pub(super) async fn claim_due(
                 partner_id: row.try_get(1)?,
                 event_type: event_type(row.try_get(2)?)?,
                 url: String::new(),
-                body: row.try_get(3)?,
+                body,
                 webhook_secret_encrypted: row.try_get(8)?,
                 previous_webhook_secret_encrypted: row.try_get(9)?,
                 webhook_secret_switch_at: row.try_get(10)?,
@@ -314,6 +294,11 @@ pub(super) async fn claim_due(
                 order_count: u32::try_from(row.try_get::<i64, _>(7)?).unwrap_or(u32::MAX),
             },
         );
+    }
+    for (event_id, body) in super::deliveries::formed_bodies(&mut *conn, &envelopes).await? {
+        if let Some(delivery) = leased.get_mut(&event_id) {
+            delivery.body = body;
+        }
     }
     // In due order, as the candidates came.
     Ok(taken

@@ -9,7 +9,6 @@
 //! and consecutive, and the per-(partner, order) sequence sees every earlier change.
 
 use super::failure::PgResult;
-use crate::ids::IdKind;
 use crate::store::*;
 use klikit_webhook::EventType;
 use sqlx::{PgConnection, Row};
@@ -140,7 +139,8 @@ pub(super) async fn remember_answer(
     Ok(())
 }
 
-/// Stores one change with the record as it was at that change.
+/// Stores one change with the record as it was at that change: the one copy of that
+/// record (the order's latest record is its latest change's).
 pub(super) async fn insert_change(
     conn: &mut PgConnection,
     change: &OrderChange,
@@ -148,11 +148,10 @@ pub(super) async fn insert_change(
     now: Millis,
 ) -> PgResult<()> {
     sqlx::query(
-        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
-                                    record, ingested_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO order_changes (order_id, version, event_type, brand_id, branch_id, record,
+                                    ingested_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(&change.id)
     .bind(change.order_id)
     .bind(change.version)
     .bind(change.event_type.as_str())
@@ -165,9 +164,8 @@ pub(super) async fn insert_change(
     Ok(())
 }
 
-/// One stored order change, as routing needs it.
+/// One stored order change, as routing needs it; (order, version) names it.
 pub(super) struct OrderChange {
-    pub id: String,
     pub order_id: i64,
     pub version: i64,
     pub event_type: EventType,
@@ -260,16 +258,13 @@ async fn enqueue(
     .rows_affected()
         > 0;
     sqlx::query(
-        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                            queued_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO queue (partner_id, mapping_id, order_id, order_version, state, queued_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(IdKind::Queued.generate())
     .bind(partner_id)
     .bind(mapping_id)
     .bind(change.order_id)
     .bind(change.version)
-    .bind(&change.id)
     .bind(if busy { "waiting" } else { "ready" })
     .bind(now)
     .execute(conn)
@@ -278,7 +273,12 @@ async fn enqueue(
 }
 
 /// The columns [`stored_order`] reads, in its order.
-pub(super) const STORED_ORDER_COLUMNS: &str = "o.id, o.brand_id, o.branch_id, o.version, o.record";
+/// `c` is the order's latest change, joined by [`LATEST_CHANGE`].
+pub(super) const STORED_ORDER_COLUMNS: &str = "o.id, o.brand_id, o.branch_id, o.version, c.record";
+
+/// Joins an order `o` to its latest change `c`, which holds its latest record.
+pub(super) const LATEST_CHANGE: &str =
+    "JOIN order_changes c ON c.order_id = o.id AND c.version = o.version";
 
 pub(super) fn stored_order(row: &sqlx::postgres::PgRow) -> PgResult<StoredOrder> {
     Ok(StoredOrder {
@@ -295,7 +295,7 @@ pub(super) async fn get_order(
     order_id: i64,
 ) -> PgResult<Option<StoredOrder>> {
     sqlx::query(&format!(
-        "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = $1"
+        "SELECT {STORED_ORDER_COLUMNS} FROM orders o {LATEST_CHANGE} WHERE o.id = $1"
     ))
     .bind(order_id)
     .fetch_optional(conn)

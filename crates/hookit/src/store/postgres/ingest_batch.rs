@@ -12,7 +12,6 @@
 
 use super::failure::PgResult;
 use super::ingest::OrderChange;
-use crate::ids::IdKind;
 use crate::store::freshness::{self, PlatformTimes};
 use crate::store::*;
 use klikit_webhook::EventType;
@@ -28,7 +27,6 @@ struct OrderRow {
     placed_at: Option<Millis>,
     platform_updated_at: Option<Millis>,
     version: i64,
-    record: Vec<u8>,
 }
 
 /// Writes every item of `request`; returns one result per item, in push order.
@@ -118,7 +116,6 @@ pub(super) async fn ingest_items(
             placed_at: order.placed_at.as_ref().map(timestamp_millis),
             platform_updated_at: platform_updated,
             version,
-            record: record.clone(),
         };
         match order_slot.get(&order_id) {
             Some(&slot) => orders[slot] = row,
@@ -128,7 +125,6 @@ pub(super) async fn ingest_items(
             }
         }
         let change = OrderChange {
-            id: IdKind::OrderChange.generate(),
             order_id,
             version,
             event_type: item.event_type,
@@ -156,7 +152,8 @@ pub(super) async fn ingest_items(
     Ok(results)
 }
 
-/// Upserts the orders' rows and inserts the changes: one statement.
+/// Upserts the orders' rows and inserts the changes: one statement. The record goes
+/// into the change only; the order's row points at it by its version.
 async fn write_orders_and_changes(
     conn: &mut PgConnection,
     orders: &[OrderRow],
@@ -166,8 +163,6 @@ async fn write_orders_and_changes(
     let order_column = |f: fn(&OrderRow) -> i64| orders.iter().map(f).collect::<Vec<i64>>();
     let placed: Vec<Option<Millis>> = orders.iter().map(|o| o.placed_at).collect();
     let updated: Vec<Option<Millis>> = orders.iter().map(|o| o.platform_updated_at).collect();
-    let order_records: Vec<&[u8]> = orders.iter().map(|o| o.record.as_slice()).collect();
-    let ids: Vec<&str> = changes.iter().map(|(c, _, _)| c.id.as_str()).collect();
     let column = |f: fn(&OrderChange) -> i64| changes.iter().map(|(c, _, _)| f(c)).collect();
     let order_ids: Vec<i64> = column(|c| c.order_id);
     let versions: Vec<i64> = column(|c| c.version);
@@ -182,29 +177,26 @@ async fn write_orders_and_changes(
     sqlx::query(
         "WITH upserted AS (
             INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                                platform_stored_at, first_ingested_at, version, record,
-                                changed_at)
-            SELECT o.id, o.brand_id, o.branch_id, o.status, o.placed_at, o.updated_at, $8, $8,
-                   o.version, o.record, $8
-            FROM unnest($9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
-                        $13::bigint[], $14::bigint[], $15::bigint[], $16::bytea[])
-                 AS o(id, brand_id, branch_id, status, placed_at, updated_at, version, record)
+                                platform_stored_at, first_ingested_at, version, changed_at)
+            SELECT o.id, o.brand_id, o.branch_id, o.status, o.placed_at, o.updated_at, $7, $7,
+                   o.version, $7
+            FROM unnest($8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+                        $12::bigint[], $13::bigint[], $14::bigint[])
+                 AS o(id, brand_id, branch_id, status, placed_at, updated_at, version)
             ON CONFLICT (id) DO UPDATE SET
                brand_id = excluded.brand_id, branch_id = excluded.branch_id,
                status = excluded.status, placed_at = excluded.placed_at,
                platform_updated_at = excluded.platform_updated_at,
                platform_stored_at = excluded.platform_stored_at,
-               version = excluded.version, record = excluded.record,
-               changed_at = excluded.changed_at
+               version = excluded.version, changed_at = excluded.changed_at
          )
-         INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
-                                    record, ingested_at)
-         SELECT t.id, t.order_id, t.version, t.event_type, t.brand_id, t.branch_id, t.record, $8
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],
-                     $6::bigint[], $7::bytea[])
-              AS t(id, order_id, version, event_type, brand_id, branch_id, record)",
+         INSERT INTO order_changes (order_id, version, event_type, brand_id, branch_id, record,
+                                    ingested_at)
+         SELECT t.order_id, t.version, t.event_type, t.brand_id, t.branch_id, t.record, $7
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                     $6::bytea[])
+              AS t(order_id, version, event_type, brand_id, branch_id, record)",
     )
-    .bind(&ids)
     .bind(&order_ids)
     .bind(&versions)
     .bind(&events)
@@ -219,7 +211,6 @@ async fn write_orders_and_changes(
     .bind(&placed)
     .bind(&updated)
     .bind(order_column(|o| o.version))
-    .bind(&order_records)
     .execute(conn)
     .await?;
     Ok(())
@@ -315,12 +306,10 @@ async fn enqueue_all(
     let open: HashSet<(String, i64)> = busy.into_iter().collect();
     // Rows in push order; a later row of the same (partner, order) waits behind an
     // earlier one and marks it as having a successor.
-    let mut ids = Vec::new();
     let mut row_partners: Vec<&str> = Vec::new();
     let mut mappings: Vec<&str> = Vec::new();
     let mut row_orders = Vec::new();
     let mut versions = Vec::new();
-    let mut change_ids: Vec<&str> = Vec::new();
     let mut states: Vec<&str> = Vec::new();
     let mut successors: Vec<bool> = Vec::new();
     let mut last_row: HashMap<(&str, i64), usize> = HashMap::new();
@@ -332,33 +321,29 @@ async fn enqueue_all(
             if let Some(&earlier) = last_row.get(&pair) {
                 successors[earlier] = true;
             }
-            last_row.insert(pair, ids.len());
-            ids.push(IdKind::Queued.generate());
+            last_row.insert(pair, row_orders.len());
             row_partners.push(partner_id);
             mappings.push(mapping_id);
             row_orders.push(change.order_id);
             versions.push(change.version);
-            change_ids.push(change.id.as_str());
             states.push(if waiting { "waiting" } else { "ready" });
             successors.push(false);
         }
     }
     sqlx::query(
-        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id,
-                            state, has_successor, queued_at)
-         SELECT t.id, t.partner_id, t.mapping_id, t.order_id, t.order_version, t.change_id,
-                t.state, t.has_successor, $9
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[], $8::bool[])
-              AS t(id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                   has_successor)",
+        "INSERT INTO queue (partner_id, mapping_id, order_id, order_version, state,
+                            has_successor, queued_at)
+         SELECT t.partner_id, t.mapping_id, t.order_id, t.order_version, t.state,
+                t.has_successor, $7
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
+                     $6::bool[]) WITH ORDINALITY
+              AS t(partner_id, mapping_id, order_id, order_version, state, has_successor, n)
+         ORDER BY t.n",
     )
-    .bind(&ids)
     .bind(&row_partners)
     .bind(&mappings)
     .bind(&row_orders)
     .bind(&versions)
-    .bind(&change_ids)
     .bind(&states)
     .bind(&successors)
     .bind(now)

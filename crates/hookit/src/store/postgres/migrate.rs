@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_secret_rotation_and_test_deliveries.sql"),
     include_str!("0003_retention.sql"),
     include_str!("0004_endpoint_health.sql"),
+    include_str!("0005_records_stored_once.sql"),
 ];
 
 /// The first key of the advisory lock that serializes migrations; the second is a

@@ -3,10 +3,9 @@
 
 use super::failure::PgResult;
 use super::ingest::{
-    OrderChange, STORED_ORDER_COLUMNS, insert_change, lock_idempotency_key, lock_orders,
-    lookup_answer, remember_answer, route_change, stored_order,
+    LATEST_CHANGE, OrderChange, STORED_ORDER_COLUMNS, insert_change, lock_idempotency_key,
+    lock_orders, lookup_answer, remember_answer, route_change, stored_order,
 };
-use crate::ids::IdKind;
 use crate::store::*;
 use sqlx::{PgConnection, Row};
 
@@ -24,7 +23,8 @@ pub(super) async fn get_order(
     order_id: i64,
 ) -> PgResult<Option<StoredOrder>> {
     sqlx::query(&format!(
-        "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = $2 AND {IN_SCOPE}"
+        "SELECT {STORED_ORDER_COLUMNS} FROM orders o {LATEST_CHANGE}
+         WHERE o.id = $2 AND {IN_SCOPE}"
     ))
     .bind(partner_id)
     .bind(order_id)
@@ -54,7 +54,7 @@ pub(super) async fn list_orders(
         .await?;
     let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.size);
     let records: Vec<Vec<u8>> = sqlx::query_scalar(&format!(
-        "SELECT o.record FROM orders o WHERE {clause}
+        "SELECT c.record FROM orders o {LATEST_CHANGE} WHERE {clause}
          ORDER BY {LISTED_AT} DESC, o.id DESC LIMIT $6 OFFSET $7"
     ))
     .bind(&query.partner_id)
@@ -115,12 +115,11 @@ pub(super) async fn commit_change(
     // The platform's times stay as they are: a partner's change never decides what
     // counts as stale.
     let changed = sqlx::query(
-        "UPDATE orders SET status = $1, version = $2, record = $3, changed_at = $6
-         WHERE id = $4 AND version = $5",
+        "UPDATE orders SET status = $1, version = $2, changed_at = $5
+         WHERE id = $3 AND version = $4",
     )
     .bind(status.code())
     .bind(version)
-    .bind(&record)
     .bind(order.id)
     .bind(change.expected_version)
     .bind(change.now)
@@ -134,7 +133,6 @@ pub(super) async fn commit_change(
         .into());
     }
     let order_change = OrderChange {
-        id: IdKind::OrderChange.generate(),
         order_id: order.id,
         version,
         event_type: change.event_type,

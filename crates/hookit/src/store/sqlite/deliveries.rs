@@ -102,16 +102,18 @@ pub(super) fn list(conn: &Connection, filter: &DeliveryFilter) -> StoreResult<De
 pub(super) fn get(conn: &Connection, event_id: &str) -> StoreResult<Option<DeliveryDetail>> {
     let found = conn
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS}, d.body FROM deliveries d WHERE d.id = ?1"
+            "SELECT {SUMMARY_COLUMNS}, d.body, d.brand_id, d.branch_id FROM deliveries d
+             WHERE d.id = ?1"
         ))?
         .query_row([event_id], |row| {
-            let body: Vec<u8> = row.get(13)?;
-            Ok((summary_from_row(row)?, body))
+            let stored: Vec<u8> = row.get(13)?;
+            Ok((summary_from_row(row)?, stored, row.get(14)?, row.get(15)?))
         })
         .optional()?;
-    let Some((summary, body)) = found else {
+    let Some((summary, stored, brand_id, branch_id)) = found else {
         return Ok(None);
     };
+    let body = body(conn, event_id, brand_id, branch_id, stored)?;
     let attempts = conn
         .prepare_cached(
             "SELECT attempt, started_at, duration_ms, url, status_code, error_kind, error,
@@ -269,6 +271,33 @@ pub(super) fn replay_matching(
         skipped,
         skipped_total: skipped_total as u64,
     })
+}
+
+/// A delivery's body: the bytes stored with it, or (stored empty) formed from its
+/// changes' records in queue order (`store::delivery_body`).
+pub(super) fn body(
+    conn: &Connection,
+    event_id: &str,
+    brand_id: i64,
+    branch_id: i64,
+    stored: Vec<u8>,
+) -> StoreResult<Vec<u8>> {
+    if !stored.is_empty() {
+        return Ok(stored);
+    }
+    let records = conn
+        .prepare_cached(
+            "SELECT c.record FROM queue q
+             JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
+             WHERE q.delivery_id = ?1 ORDER BY q.id",
+        )?
+        .query_map([event_id], |row| row.get::<_, Vec<u8>>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(delivery_body::envelope(
+        brand_id,
+        branch_id,
+        records.iter().map(Vec::as_slice),
+    ))
 }
 
 fn is_test(conn: &Connection, event_id: &str) -> rusqlite::Result<bool> {

@@ -27,7 +27,7 @@ pub(super) fn event_type_column(row: &Row<'_>, index: usize) -> rusqlite::Result
 }
 
 struct ReadyChange {
-    queue_id: String,
+    queue_id: i64,
     mapping_id: String,
     partner_id: String,
     order_id: i64,
@@ -50,7 +50,7 @@ pub(super) fn form_deliveries(
             "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
                     c.branch_id, c.record, q.queued_at
              FROM queue q
-             JOIN order_changes c ON c.id = q.change_id
+             JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
              JOIN partners p ON p.id = q.partner_id
              WHERE q.state = 'ready' AND p.enabled = 1
              ORDER BY q.id
@@ -93,19 +93,16 @@ pub(super) fn form_deliveries(
     Ok((formed, read))
 }
 
-/// Bytes of the envelope around the orders: `{"brand_id":…,"branch_id":…,"orders":[…]}`.
-const ENVELOPE_OVERHEAD: usize = 64;
-
 fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyChange>> {
     let mut batches = Vec::new();
     let mut current: Vec<ReadyChange> = Vec::new();
-    let mut bytes = ENVELOPE_OVERHEAD;
+    let mut bytes = delivery_body::ENVELOPE_OVERHEAD;
     for change in group {
         let size = change.record.len() + 1;
         let full = current.len() >= limits.max_orders || bytes + size > limits.max_bytes;
         if full && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
-            bytes = ENVELOPE_OVERHEAD;
+            bytes = delivery_body::ENVELOPE_OVERHEAD;
         }
         bytes += size;
         current.push(change);
@@ -116,36 +113,18 @@ fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyC
     batches
 }
 
-/// The exact body bytes of a delivery, formed once.
-fn envelope_body(brand_id: i64, branch_id: i64, batch: &[ReadyChange]) -> Vec<u8> {
-    let records: usize = batch.iter().map(|c| c.record.len() + 1).sum();
-    let mut body = Vec::with_capacity(ENVELOPE_OVERHEAD + records);
-    body.extend_from_slice(
-        format!("{{\"brand_id\":{brand_id},\"branch_id\":{branch_id},\"orders\":[").as_bytes(),
-    );
-    for (i, change) in batch.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(&change.record);
-    }
-    body.extend_from_slice(b"]}");
-    body
-}
-
 fn insert_delivery(tx: &Transaction<'_>, batch: &[ReadyChange], now: Millis) -> StoreResult<()> {
     let Some(first) = batch.first() else {
         return Ok(());
     };
     let event_id = IdKind::Event.generate();
-    let body = envelope_body(first.brand_id, first.branch_id, batch);
     let order_ids: Vec<i64> = batch.iter().map(|c| c.order_id).collect();
     let first_ingested_at = batch.iter().map(|c| c.queued_at).min().unwrap_or(now);
     tx.prepare_cached(
         "INSERT INTO deliveries (id, partner_id, mapping_id, event_type, brand_id, branch_id,
                                  order_ids, body, state, next_attempt_at, first_ingested_at,
                                  created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, X'', 'pending', ?8, ?9, ?8)",
     )?
     .execute(params![
         event_id,
@@ -155,7 +134,6 @@ fn insert_delivery(tx: &Transaction<'_>, batch: &[ReadyChange], now: Millis) -> 
         first.brand_id,
         first.branch_id,
         serde_json::to_string(&order_ids).unwrap_or_else(|_| "[]".into()),
-        body,
         now,
         first_ingested_at
     ])?;
@@ -227,7 +205,7 @@ pub(super) fn claim_due(
         "UPDATE deliveries SET lease_token = ?1, lease_until = ?2, attempts = attempts + 1
          WHERE id = ?3
          RETURNING id, partner_id, event_type, body, attempts, retry_index, first_ingested_at,
-                   json_array_length(order_ids), test",
+                   json_array_length(order_ids), test, brand_id, branch_id",
     )?;
     // The previous secret is read only while its grace window is open at the claim;
     // the attempt compares the switch time with its own clock.
@@ -249,26 +227,30 @@ pub(super) fn claim_due(
             continue;
         }
         let lease_token = format!("lse_{}", uuid::Uuid::now_v7().simple());
-        let mut delivery = lease.query_row(params![lease_token, lease_until, event_id], |row| {
-            Ok(ClaimedDelivery {
-                event_id: row.get(0)?,
-                lease_token: lease_token.clone(),
-                partner_id: row.get(1)?,
-                event_type: event_type_column(row, 2)?,
-                url: url.clone(),
-                body: row.get(3)?,
-                webhook_secret_encrypted: Vec::new(),
-                previous_webhook_secret_encrypted: None,
-                webhook_secret_switch_at: None,
-                signature_scheme: SignatureScheme::Klikit,
-                attempt_number: row.get(4)?,
-                retry_index: row.get(5)?,
-                first_ingested_at: row.get(6)?,
-                order_count: row.get(7)?,
-                test: row.get(8)?,
-                probe,
-            })
-        })?;
+        let (mut delivery, brand_id, branch_id) =
+            lease.query_row(params![lease_token, lease_until, event_id], |row| {
+                let delivery = ClaimedDelivery {
+                    event_id: row.get(0)?,
+                    lease_token: lease_token.clone(),
+                    partner_id: row.get(1)?,
+                    event_type: event_type_column(row, 2)?,
+                    url: url.clone(),
+                    body: row.get(3)?,
+                    webhook_secret_encrypted: Vec::new(),
+                    previous_webhook_secret_encrypted: None,
+                    webhook_secret_switch_at: None,
+                    signature_scheme: SignatureScheme::Klikit,
+                    attempt_number: row.get(4)?,
+                    retry_index: row.get(5)?,
+                    first_ingested_at: row.get(6)?,
+                    order_count: row.get(7)?,
+                    test: row.get(8)?,
+                    probe,
+                };
+                Ok((delivery, row.get(9)?, row.get(10)?))
+            })?;
+        delivery.body =
+            super::deliveries::body(tx, &delivery.event_id, brand_id, branch_id, delivery.body)?;
         secret.query_row(params![delivery.partner_id, claim.now], |row| {
             delivery.webhook_secret_encrypted = row.get(0)?;
             delivery.previous_webhook_secret_encrypted = row.get(1)?;

@@ -1,7 +1,6 @@
 //! Ingest: an order change, its routing to partners, and the idempotency record, all
 //! in the caller's transaction.
 
-use crate::ids::IdKind;
 use crate::store::freshness::{self, PlatformTimes};
 use crate::store::*;
 use klikit_webhook::EventType;
@@ -160,15 +159,14 @@ fn ingest_one(
     // `first_ingested_at` is written once, with the row.
     tx.prepare_cached(
         "INSERT INTO orders (id, brand_id, branch_id, status, placed_at, platform_updated_at,
-                             platform_stored_at, first_ingested_at, version, record, changed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?7)
+                             platform_stored_at, first_ingested_at, version, changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?7)
          ON CONFLICT (id) DO UPDATE SET
             brand_id = excluded.brand_id, branch_id = excluded.branch_id,
             status = excluded.status, placed_at = excluded.placed_at,
             platform_updated_at = excluded.platform_updated_at,
             platform_stored_at = excluded.platform_stored_at,
-            version = excluded.version, record = excluded.record,
-            changed_at = excluded.changed_at",
+            version = excluded.version, changed_at = excluded.changed_at",
     )?
     .execute(params![
         order_id,
@@ -178,11 +176,9 @@ fn ingest_one(
         placed_at,
         platform_updated,
         now,
-        version,
-        record
+        version
     ])?;
     let change = OrderChange {
-        id: IdKind::OrderChange.generate(),
         order_id,
         version,
         event_type,
@@ -200,7 +196,8 @@ fn ingest_one(
     })
 }
 
-/// Stores one change with the record as it was at that change.
+/// Stores one change with the record as it was at that change: the one copy of that
+/// record (the order's latest record is its latest change's).
 pub(super) fn insert_change(
     tx: &Transaction<'_>,
     change: &OrderChange,
@@ -208,12 +205,11 @@ pub(super) fn insert_change(
     now: Millis,
 ) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO order_changes (id, order_id, version, event_type, brand_id, branch_id,
-                                    record, ingested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO order_changes (order_id, version, event_type, brand_id, branch_id, record,
+                                    ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        change.id,
         change.order_id,
         change.version,
         change.event_type.as_str(),
@@ -225,9 +221,8 @@ pub(super) fn insert_change(
     Ok(())
 }
 
-/// One stored order change, as routing needs it.
+/// One stored order change, as routing needs it; (order, version) names it.
 pub(super) struct OrderChange {
-    pub id: String,
     pub order_id: i64,
     pub version: i64,
     pub event_type: klikit_webhook::EventType,
@@ -315,17 +310,14 @@ fn enqueue(
         .execute(params![partner_id, change.order_id])?
         > 0;
     tx.prepare_cached(
-        "INSERT INTO queue (id, partner_id, mapping_id, order_id, order_version, change_id, state,
-                            queued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO queue (partner_id, mapping_id, order_id, order_version, state, queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-        IdKind::Queued.generate(),
         partner_id,
         mapping_id,
         change.order_id,
         change.version,
-        change.id,
         if busy { "waiting" } else { "ready" },
         now
     ])?;
@@ -333,7 +325,12 @@ fn enqueue(
 }
 
 /// The columns [`stored_order`] reads, in its order.
-pub(super) const STORED_ORDER_COLUMNS: &str = "o.id, o.brand_id, o.branch_id, o.version, o.record";
+/// `c` is the order's latest change, joined by [`LATEST_CHANGE`].
+pub(super) const STORED_ORDER_COLUMNS: &str = "o.id, o.brand_id, o.branch_id, o.version, c.record";
+
+/// Joins an order `o` to its latest change `c`, which holds its latest record.
+pub(super) const LATEST_CHANGE: &str =
+    "JOIN order_changes c ON c.order_id = o.id AND c.version = o.version";
 
 pub(super) fn stored_order(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOrder> {
     Ok(StoredOrder {
@@ -348,7 +345,7 @@ pub(super) fn stored_order(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOr
 pub(super) fn get_order(conn: &Connection, order_id: i64) -> StoreResult<Option<StoredOrder>> {
     let order = conn
         .prepare_cached(&format!(
-            "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = ?1"
+            "SELECT {STORED_ORDER_COLUMNS} FROM orders o {LATEST_CHANGE} WHERE o.id = ?1"
         ))?
         .query_row([order_id], stored_order)
         .optional()?;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0008_settings.sql"),
     include_str!("0009_retention.sql"),
     include_str!("0010_endpoint_health.sql"),
+    include_str!("0011_records_stored_once.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the

@@ -2,9 +2,9 @@
 //! partner's status changes with their idempotency keys.
 
 use super::ingest::{
-    OrderChange, STORED_ORDER_COLUMNS, lookup_answer, remember_answer, route_change, stored_order,
+    LATEST_CHANGE, OrderChange, STORED_ORDER_COLUMNS, lookup_answer, remember_answer, route_change,
+    stored_order,
 };
-use crate::ids::IdKind;
 use crate::store::*;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
@@ -26,7 +26,8 @@ pub(super) fn get_order(
 ) -> StoreResult<Option<StoredOrder>> {
     let order = conn
         .prepare_cached(&format!(
-            "SELECT {STORED_ORDER_COLUMNS} FROM orders o WHERE o.id = ?2 AND {IN_SCOPE}"
+            "SELECT {STORED_ORDER_COLUMNS} FROM orders o {LATEST_CHANGE}
+             WHERE o.id = ?2 AND {IN_SCOPE}"
         ))?
         .query_row(params![partner_id, order_id], stored_order)
         .optional()?;
@@ -56,7 +57,7 @@ pub(super) fn list_orders(conn: &Connection, query: &PartnerOrderQuery) -> Store
     let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.size);
     let records = conn
         .prepare(&format!(
-            "SELECT o.record FROM orders o WHERE {clause}
+            "SELECT c.record FROM orders o {LATEST_CHANGE} WHERE {clause}
              ORDER BY {LISTED_AT} DESC, o.id DESC LIMIT {} OFFSET {offset}",
             query.size
         ))?
@@ -90,13 +91,12 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
     // counts as stale.
     let changed = tx
         .prepare_cached(
-            "UPDATE orders SET status = ?1, version = ?2, record = ?3, changed_at = ?6
-             WHERE id = ?4 AND version = ?5",
+            "UPDATE orders SET status = ?1, version = ?2, changed_at = ?5
+             WHERE id = ?3 AND version = ?4",
         )?
         .execute(params![
             status.code(),
             version,
-            record,
             order.id,
             change.expected_version,
             change.now
@@ -108,7 +108,6 @@ pub(super) fn commit_change(tx: &Transaction<'_>, change: &PartnerOrderChange) -
         )));
     }
     let order_change = OrderChange {
-        id: IdKind::OrderChange.generate(),
         order_id: order.id,
         version,
         event_type: change.event_type,
