@@ -69,6 +69,7 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
         (built - start) as f64 / 1e6
     );
     let rss_at_backlog = memory::rss_mib().unwrap_or(0.0);
+    let database_bytes = bed.system.database_bytes().await;
     let peak_while_building = memory::peak_rss_mib().unwrap_or(0.0);
     let refused_while_down = bed.tracker.refused.load(Relaxed);
     let drain_start = bed.now_us();
@@ -100,6 +101,27 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
     result.field("ingest_retries", counters.retries.load(Relaxed));
     result.field("attempts_refused_while_down", refused_while_down);
     result.field("drain_s", round(drain_s, 3));
+    let pending = counters.items.load(Relaxed).max(1) as f64;
+    let record = record_bytes(&bed.space) as f64;
+    match &database_bytes {
+        Ok(bytes) => {
+            let per_change = *bytes as f64 / pending;
+            result.field("database_bytes_at_backlog", *bytes);
+            result.field("record_bytes", record as u64);
+            result.field("bytes_per_pending_change", round(per_change, 1));
+            result.field(
+                "bytes_per_pending_over_record",
+                round(per_change / record, 2),
+            );
+            result.row(
+                "bytes_per_pending_change",
+                format!("{per_change:.0} ({:.2} × the record)", per_change / record),
+                &format!("≤ {:.0} (2 × {record:.0})", 2.0 * record),
+                Some(per_change <= 2.0 * record),
+            );
+        }
+        Err(err) => result.problems.push(err.to_string()),
+    }
     let drain_rate = bed.tracker.order_records.load(Relaxed) as f64 / drain_s;
     result.field("drain_orders_per_s", round(drain_rate, 1));
     result.field(
@@ -129,6 +151,15 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
     result.problems.extend(bed.problems());
     bed.stop().await;
     Ok(result)
+}
+
+/// The compact size of one order record as the platform sends it (the bench's orders
+/// differ only in ids and times).
+fn record_bytes(space: &super::orders::OrderSpace) -> usize {
+    serde_json::from_str::<serde_json::Value>(&space.item(0, 0))
+        .ok()
+        .and_then(|item| serde_json::to_vec(&item["order"]).ok())
+        .map_or(0, |record| record.len())
 }
 
 /// Prints "backlog: 412,000 / 1,000,000 ingested" in place on stderr every second.

@@ -76,6 +76,8 @@ pub struct System {
     scratch: Option<ScratchSchema>,
     /// On PostgreSQL, the database's URL (to read its CPU time).
     database_url: Option<String>,
+    /// On SQLite, the database file.
+    sqlite_path: Option<PathBuf>,
 }
 
 impl System {
@@ -110,6 +112,10 @@ impl System {
             DatabaseLocation::Sqlite(_) => None,
         };
         tune(&mut config);
+        let sqlite_path = match &config.database {
+            DatabaseLocation::Sqlite(path) => Some(path.clone()),
+            DatabaseLocation::Postgres(_) => None,
+        };
         let processes = placement.processes.max(1);
         let postgres = scratch.is_some();
         if processes > 1 && scratch.is_none() {
@@ -148,7 +154,38 @@ impl System {
             _data: data,
             scratch,
             database_url: placement.database_url.clone().filter(|_| postgres),
+            sqlite_path,
         })
+    }
+
+    /// Bytes the database holds on disk: on SQLite its file with the write-ahead log
+    /// and shared-memory index; on PostgreSQL the scenario schema's tables with their
+    /// indexes and TOAST.
+    pub async fn database_bytes(&self) -> Result<u64, BenchError> {
+        if let Some(path) = &self.sqlite_path {
+            return Ok(sqlite_bytes(path));
+        }
+        let (Some(url), Some(scratch)) = (&self.database_url, &self.scratch) else {
+            return Err("the database's size is unknown".into());
+        };
+        use sqlx::ConnectOptions as _;
+        use std::str::FromStr as _;
+        let failed = |err: sqlx::Error| format!("cannot read the database's size: {err}");
+        let mut conn = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(failed)?
+            .connect()
+            .await
+            .map_err(failed)?;
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind = 'r'",
+        )
+        .bind(&scratch.name)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(failed)?;
+        Ok(bytes as u64)
     }
 
     /// Stops the server (drains in-flight attempts); the data directory goes with it.
@@ -417,4 +454,17 @@ impl System {
         }
         Err(format!("ingest failed {INGEST_TRIES} times; last: {last_problem}").into())
     }
+}
+
+/// The SQLite file with its write-ahead log and shared-memory index.
+pub fn sqlite_bytes(path: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::metadata(PathBuf::from(name)).ok()
+        })
+        .map(|meta| meta.len())
+        .sum()
 }
