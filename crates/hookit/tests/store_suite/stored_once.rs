@@ -3,7 +3,6 @@
 //! were when it was formed, whatever happens to its orders afterwards.
 
 use super::*;
-use hookit::store::*;
 use klikit_webhook::EventType;
 
 pub async fn a_delivery_keeps_its_bytes_after_its_orders_change(store: &dyn Store) {
