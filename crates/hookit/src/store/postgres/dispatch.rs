@@ -27,7 +27,9 @@ struct ReadyChange {
     event_type: EventType,
     brand_id: i64,
     branch_id: i64,
-    record: Vec<u8>,
+    /// The record's size: batches are cut by bytes; the bytes themselves are read
+    /// when the delivery is sent.
+    record_len: usize,
     queued_at: Millis,
 }
 
@@ -40,7 +42,7 @@ pub(super) async fn form_deliveries(
 ) -> PgResult<(usize, usize)> {
     let rows = sqlx::query(
         "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
-                c.branch_id, c.record, q.queued_at
+                c.branch_id, octet_length(c.record), q.queued_at
          FROM queue q
          JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
          JOIN partners p ON p.id = q.partner_id
@@ -66,7 +68,7 @@ pub(super) async fn form_deliveries(
             event_type: event_type(row.try_get(4)?)?,
             brand_id: row.try_get(5)?,
             branch_id: row.try_get(6)?,
-            record: row.try_get(7)?,
+            record_len: row.try_get::<i32, _>(7)? as usize,
             queued_at: row.try_get(8)?,
         };
         let key = (change.mapping_id.clone(), change.branch_id);
@@ -89,7 +91,7 @@ fn split_batches(group: Vec<ReadyChange>, limits: BatchLimits) -> Vec<Vec<ReadyC
     let mut current: Vec<ReadyChange> = Vec::new();
     let mut bytes = delivery_body::ENVELOPE_OVERHEAD;
     for change in group {
-        let size = change.record.len() + 1;
+        let size = change.record_len + 1;
         let full = current.len() >= limits.max_orders || bytes + size > limits.max_bytes;
         if full && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
