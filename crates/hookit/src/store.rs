@@ -13,6 +13,7 @@
 pub mod delivery_body;
 pub mod endpoint_health;
 pub mod freshness;
+pub mod packed;
 pub mod postgres;
 mod retention;
 pub mod sqlite;

@@ -168,13 +168,17 @@ async fn pruning_gives_the_freed_pages_back() {
             .expect("pages");
         (mode, count)
     };
-    // 2,000 orders routed nowhere, each with a 2 KB cart.
+    // 2,000 orders routed nowhere, each with a 2 KB cart of ids (random enough that
+    // the stored records stay large: records are compressed).
     for block in 0..20 {
         let items = (0..100)
             .map(|i| {
                 let mut order =
                     store_suite::order(block * 100 + i + 1, 9, 1, 1, "2026-01-01T00:00:00Z");
-                let cart = format!("[{}]", serde_json::json!("x".repeat(2_000)));
+                let noise: String = (0..55)
+                    .map(|_| hookit::ids::IdKind::Request.generate())
+                    .collect();
+                let cart = format!("[{}]", serde_json::json!(noise));
                 order.cart = Some(klikit_webhook::Cart::from_json(&cart).expect("cart"));
                 store_suite::item(klikit_webhook::EventType::OrderCreated, order)
             })

@@ -104,9 +104,17 @@ pub async fn run(ctx: &Context, plan: BacklogPlan) -> Result<ScenarioResult, Ben
     let pending = counters.items.load(Relaxed).max(1) as f64;
     let record = record_bytes(&bed.space) as f64;
     match &database_bytes {
-        Ok(bytes) => {
-            let per_change = *bytes as f64 / pending;
-            result.field("database_bytes_at_backlog", *bytes);
+        Ok(size) => {
+            let per_change = size.bytes as f64 / pending;
+            result.field("database_bytes_at_backlog", size.bytes);
+            if !size.relations.is_empty() {
+                let per_relation: serde_json::Map<String, serde_json::Value> = size
+                    .relations
+                    .iter()
+                    .map(|(name, bytes)| (name.clone(), round(*bytes as f64 / pending, 1).into()))
+                    .collect();
+                result.field("bytes_per_pending_change_by_relation", per_relation);
+            }
             result.field("record_bytes", record as u64);
             result.field("bytes_per_pending_change", round(per_change, 1));
             result.field(

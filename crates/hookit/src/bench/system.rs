@@ -161,9 +161,12 @@ impl System {
     /// Bytes the database holds on disk: on SQLite its file with the write-ahead log
     /// and shared-memory index; on PostgreSQL the scenario schema's tables with their
     /// indexes and TOAST.
-    pub async fn database_bytes(&self) -> Result<u64, BenchError> {
+    pub async fn database_bytes(&self) -> Result<DatabaseSize, BenchError> {
         if let Some(path) = &self.sqlite_path {
-            return Ok(sqlite_bytes(path));
+            return Ok(DatabaseSize {
+                bytes: sqlite_bytes(path),
+                relations: Vec::new(),
+            });
         }
         let (Some(url), Some(scratch)) = (&self.database_url, &self.scratch) else {
             return Err("the database's size is unknown".into());
@@ -176,16 +179,27 @@ impl System {
             .connect()
             .await
             .map_err(failed)?;
-        let bytes: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+        // Tables with their TOAST, and each index on its own.
+        let relations: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.relname::text,
+                    CASE WHEN c.relkind = 'r' THEN pg_table_size(c.oid)
+                         ELSE pg_relation_size(c.oid) END
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind = 'r'",
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'i')
+             ORDER BY 2 DESC, 1",
         )
         .bind(&scratch.name)
-        .fetch_one(&mut conn)
+        .fetch_all(&mut conn)
         .await
         .map_err(failed)?;
-        Ok(bytes as u64)
+        let relations: Vec<(String, u64)> = relations
+            .into_iter()
+            .map(|(name, bytes)| (name, bytes.max(0) as u64))
+            .collect();
+        Ok(DatabaseSize {
+            bytes: relations.iter().map(|(_, bytes)| bytes).sum(),
+            relations,
+        })
     }
 
     /// Stops the server (drains in-flight attempts); the data directory goes with it.
@@ -454,6 +468,13 @@ impl System {
         }
         Err(format!("ingest failed {INGEST_TRIES} times; last: {last_problem}").into())
     }
+}
+
+/// A database's size on disk, with (PostgreSQL) each table's and index's share,
+/// largest first.
+pub struct DatabaseSize {
+    pub bytes: u64,
+    pub relations: Vec<(String, u64)>,
 }
 
 /// The SQLite file with its write-ahead log and shared-memory index.

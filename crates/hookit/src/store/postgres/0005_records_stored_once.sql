@@ -10,7 +10,8 @@
 -- * Changes and queue rows, which nothing outside the store names, lose their text ids:
 --   a change is named by (order, version), a queue row by a number that keeps the old
 --   ids' order (batches list their changes by it).
--- * A record is compressed where it is stored once it passes 128 bytes.
+-- * Records (and remembered answers) written from now on are LZ4-compressed by hookit
+--   (`store/packed.rs`); those written before stay as they are and read as before.
 --
 -- The queue is renumbered in one statement (about a second per 100,000 rows); dropped
 -- columns free their space as rows are rewritten (or at once by VACUUM FULL).
@@ -20,7 +21,6 @@ ALTER TABLE queue DROP COLUMN change_id;
 ALTER TABLE order_changes DROP COLUMN id;
 DROP INDEX order_changes_order;
 CREATE UNIQUE INDEX order_changes_version ON order_changes (order_id, version);
-ALTER TABLE order_changes SET (toast_tuple_target = 128);
 
 ALTER TABLE queue ADD COLUMN seq BIGINT;
 UPDATE queue q SET seq = numbered.n

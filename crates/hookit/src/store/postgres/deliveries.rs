@@ -319,7 +319,7 @@ pub(super) async fn formed_bodies(
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = deliveries.iter().map(|(id, ..)| id.as_str()).collect();
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+    let stored: Vec<(String, Vec<u8>)> = sqlx::query_as(
         "SELECT q.delivery_id, c.record FROM queue q
          JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
          WHERE q.delivery_id = ANY($1)
@@ -328,6 +328,10 @@ pub(super) async fn formed_bodies(
     .bind(&ids)
     .fetch_all(conn)
     .await?;
+    let rows = stored
+        .into_iter()
+        .map(|(id, record)| Ok((id, super::ingest::unpacked(record)?)))
+        .collect::<PgResult<Vec<_>>>()?;
     let mut records: HashMap<&str, Vec<&[u8]>> = HashMap::with_capacity(deliveries.len());
     for (delivery_id, record) in &rows {
         records

@@ -42,7 +42,7 @@ pub(super) async fn form_deliveries(
 ) -> PgResult<(usize, usize)> {
     let rows = sqlx::query(
         "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
-                c.branch_id, octet_length(c.record), q.queued_at
+                c.branch_id, substr(c.record, 1, 5), octet_length(c.record), q.queued_at
          FROM queue q
          JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
          JOIN partners p ON p.id = q.partner_id
@@ -68,8 +68,11 @@ pub(super) async fn form_deliveries(
             event_type: event_type(row.try_get(4)?)?,
             brand_id: row.try_get(5)?,
             branch_id: row.try_get(6)?,
-            record_len: row.try_get::<i32, _>(7)? as usize,
-            queued_at: row.try_get(8)?,
+            record_len: packed::unpacked_length(
+                &row.try_get::<Vec<u8>, _>(7)?,
+                row.try_get::<i32, _>(8)? as usize,
+            ),
+            queued_at: row.try_get(9)?,
         };
         let key = (change.mapping_id.clone(), change.branch_id);
         let slot = *index.entry(key).or_insert_with(|| {

@@ -111,7 +111,7 @@ pub(super) async fn lookup_answer(
         Ok(StoredAnswer {
             request_digest: row.try_get(0)?,
             status: u16::try_from(row.try_get::<i32, _>(1)?).unwrap_or(500),
-            body: row.try_get(2)?,
+            body: unpacked(row.try_get(2)?)?,
         })
     })
     .transpose()
@@ -132,7 +132,7 @@ pub(super) async fn remember_answer(
     .bind(key)
     .bind(&answer.request_digest)
     .bind(i32::from(answer.status))
-    .bind(&answer.body)
+    .bind(packed::pack(&answer.body))
     .bind(now)
     .execute(conn)
     .await?;
@@ -157,7 +157,7 @@ pub(super) async fn insert_change(
     .bind(change.event_type.as_str())
     .bind(change.brand_id)
     .bind(change.branch_id)
-    .bind(record)
+    .bind(packed::pack(record))
     .bind(now)
     .execute(conn)
     .await?;
@@ -286,7 +286,7 @@ pub(super) fn stored_order(row: &sqlx::postgres::PgRow) -> PgResult<StoredOrder>
         brand_id: row.try_get(1)?,
         branch_id: row.try_get(2)?,
         version: row.try_get(3)?,
-        record: row.try_get(4)?,
+        record: unpacked(row.try_get(4)?)?,
     })
 }
 
@@ -303,4 +303,9 @@ pub(super) async fn get_order(
     .as_ref()
     .map(stored_order)
     .transpose()
+}
+
+/// A value written by [`packed::pack`], unpacked.
+pub(super) fn unpacked(stored: Vec<u8>) -> PgResult<Vec<u8>> {
+    packed::unpack(stored).map_err(|err| StoreError::Backend(err).into())
 }

@@ -172,7 +172,7 @@ async fn write_orders_and_changes(
         .iter()
         .map(|(c, _, _)| c.event_type.as_str())
         .collect();
-    let records: Vec<&[u8]> = changes.iter().map(|(_, r, _)| r.as_slice()).collect();
+    let records: Vec<Vec<u8>> = changes.iter().map(|(_, r, _)| packed::pack(r)).collect();
     // `first_ingested_at` is written once, with the order's row.
     sqlx::query(
         "WITH upserted AS (

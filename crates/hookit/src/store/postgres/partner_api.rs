@@ -4,7 +4,7 @@
 use super::failure::PgResult;
 use super::ingest::{
     LATEST_CHANGE, OrderChange, STORED_ORDER_COLUMNS, insert_change, lock_idempotency_key,
-    lock_orders, lookup_answer, remember_answer, route_change, stored_order,
+    lock_orders, lookup_answer, remember_answer, route_change, stored_order, unpacked,
 };
 use crate::store::*;
 use sqlx::{PgConnection, Row};
@@ -65,7 +65,10 @@ pub(super) async fn list_orders(
     .bind(i64::from(query.size))
     .bind(offset)
     .fetch_all(conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(unpacked)
+    .collect::<PgResult<_>>()?;
     Ok(OrderPage {
         records,
         total: total as u64,

@@ -6,6 +6,8 @@
 --   is sent or shown: the same bytes every time, since changes never change. A
 --   delivery formed from now on stores an empty body; one formed before this version
 --   keeps the body it has (and is sent as it was).
+-- * Records (and remembered answers) written from now on are LZ4-compressed by hookit
+--   (`store/packed.rs`); those written before stay as they are and read as before.
 -- * Changes and queue rows, which nothing outside the store names, are keyed by
 --   integers, and a queue row finds its change by (order, version) instead of a copy
 --   of the change's text id.

@@ -291,7 +291,7 @@ pub(super) fn body(
              JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
              WHERE q.delivery_id = ?1 ORDER BY q.id",
         )?
-        .query_map([event_id], |row| row.get::<_, Vec<u8>>(0))?
+        .query_map([event_id], |row| super::ingest::unpacked_column(row, 0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(delivery_body::envelope(
         brand_id,

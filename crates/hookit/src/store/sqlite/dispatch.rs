@@ -50,7 +50,7 @@ pub(super) fn form_deliveries(
     let ready = tx
         .prepare_cached(
             "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
-                    c.branch_id, length(c.record), q.queued_at
+                    c.branch_id, substr(c.record, 1, 5), length(c.record), q.queued_at
              FROM queue q
              JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
              JOIN partners p ON p.id = q.partner_id
@@ -67,8 +67,11 @@ pub(super) fn form_deliveries(
                 event_type: event_type_column(row, 4)?,
                 brand_id: row.get(5)?,
                 branch_id: row.get(6)?,
-                record_len: row.get::<_, i64>(7)? as usize,
-                queued_at: row.get(8)?,
+                record_len: packed::unpacked_length(
+                    &row.get::<_, Vec<u8>>(7)?,
+                    row.get::<_, i64>(8)? as usize,
+                ),
+                queued_at: row.get(9)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -70,7 +70,7 @@ pub(super) fn lookup_answer(
             Ok(StoredAnswer {
                 request_digest: row.get(0)?,
                 status: row.get(1)?,
-                body: row.get(2)?,
+                body: unpacked_column(row, 2)?,
             })
         })
         .optional()?;
@@ -93,7 +93,7 @@ pub(super) fn remember_answer(
         key,
         answer.request_digest,
         answer.status,
-        answer.body,
+        packed::pack(&answer.body),
         now
     ])?;
     Ok(())
@@ -215,7 +215,7 @@ pub(super) fn insert_change(
         change.event_type.as_str(),
         change.brand_id,
         change.branch_id,
-        record,
+        packed::pack(record),
         now
     ])?;
     Ok(())
@@ -338,7 +338,7 @@ pub(super) fn stored_order(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredOr
         brand_id: row.get(1)?,
         branch_id: row.get(2)?,
         version: row.get(3)?,
-        record: row.get(4)?,
+        record: unpacked_column(row, 4)?,
     })
 }
 
@@ -350,6 +350,13 @@ pub(super) fn get_order(conn: &Connection, order_id: i64) -> StoreResult<Option<
         .query_row([order_id], stored_order)
         .optional()?;
     Ok(order)
+}
+
+/// A column written by [`packed::pack`], unpacked.
+pub(super) fn unpacked_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
+    packed::unpack(row.get(index)?).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, err.into())
+    })
 }
 
 fn timestamp_millis(timestamp: &klikit_webhook::Timestamp) -> Millis {

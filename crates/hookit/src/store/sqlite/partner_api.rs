@@ -3,7 +3,7 @@
 
 use super::ingest::{
     LATEST_CHANGE, OrderChange, STORED_ORDER_COLUMNS, lookup_answer, remember_answer, route_change,
-    stored_order,
+    stored_order, unpacked_column,
 };
 use crate::store::*;
 use rusqlite::types::ToSql;
@@ -61,7 +61,9 @@ pub(super) fn list_orders(conn: &Connection, query: &PartnerOrderQuery) -> Store
              ORDER BY {LISTED_AT} DESC, o.id DESC LIMIT {} OFFSET {offset}",
             query.size
         ))?
-        .query_map(params_from_iter(values.iter()), |row| row.get(0))?
+        .query_map(params_from_iter(values.iter()), |row| {
+            unpacked_column(row, 0)
+        })?
         .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
     Ok(OrderPage {
         records,
