@@ -25,9 +25,12 @@ pub(super) const HOLD_SLICE: i64 = 5_000;
 /// same moment either comes first (and nothing is marked for it) or waits for this
 /// claim and then sees, and clears, what it marked.
 pub(super) async fn hold_waiting(conn: &mut PgConnection, now: Millis) -> PgResult<u64> {
+    // `= ANY(ARRAY(…))` looks each one up by its id; with `IN (…)` the planner, told
+    // the sub-select may give `HOLD_SLICE` rows, hashed them against a scan of every
+    // delivery.
     let held = sqlx::query(
         "UPDATE deliveries SET held = TRUE, lease_token = NULL, lease_until = NULL
-         WHERE id IN (
+         WHERE id = ANY(ARRAY(
              SELECT d.id FROM endpoints e
              JOIN mappings m ON m.partner_id = e.partner_id AND m.url = e.url
              JOIN deliveries d ON d.mapping_id = m.id AND d.state = 'pending' AND NOT d.held
@@ -35,7 +38,7 @@ pub(super) async fn hold_waiting(conn: &mut PgConnection, now: Millis) -> PgResu
                AND (d.lease_until IS NULL OR d.lease_until <= $1)
              LIMIT $2
              FOR UPDATE OF d SKIP LOCKED
-             FOR SHARE OF e, m)",
+             FOR SHARE OF e, m))",
     )
     .bind(now)
     .bind(HOLD_SLICE)

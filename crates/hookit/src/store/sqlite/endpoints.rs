@@ -27,13 +27,16 @@ pub(super) const HOLD_SLICE: i64 = 5_000;
 /// endpoints, so with none disabled this is one index probe. Test deliveries are
 /// never held (they are sent once whatever the endpoint's state).
 pub(super) fn hold_waiting(tx: &Transaction<'_>, now: Millis) -> StoreResult<usize> {
+    // `CROSS JOIN` fixes the order: without statistics SQLite would rather walk the due
+    // index, every due delivery, looking up each one's endpoint.
     let held = tx
         .prepare_cached(
             "UPDATE deliveries SET held = 1, lease_token = NULL, lease_until = NULL
              WHERE rowid IN (
                  SELECT d.rowid FROM endpoints e
-                 JOIN mappings m ON m.partner_id = e.partner_id AND m.url = e.url
-                 JOIN deliveries d ON d.mapping_id = m.id AND d.state = 'pending' AND d.held = 0
+                 CROSS JOIN mappings m ON m.partner_id = e.partner_id AND m.url = e.url
+                 CROSS JOIN deliveries d
+                     ON d.mapping_id = m.id AND d.state = 'pending' AND d.held = 0
                  WHERE e.state = 'disabled' AND d.test = 0
                    AND (d.lease_until IS NULL OR d.lease_until <= ?1)
                  LIMIT ?2)",
