@@ -152,6 +152,6 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
             .fetch_one(&mut conn)
             .await
             .expect("count");
-    assert_eq!(count, 4);
+    assert_eq!(count, 5);
     let _ = conn.close().await;
 }
