@@ -18,6 +18,7 @@ mod assets;
 mod audit;
 mod deliveries;
 mod delivery_view;
+mod endpoints;
 mod error;
 mod form;
 mod layout;
@@ -85,6 +86,7 @@ fn console_routes() -> Router<AppState> {
             post(deliveries::replay),
         )
         .route("/console/deliveries/{event_id}/retry", post(retry::retry))
+        .route("/console/endpoints/enable", post(endpoints::enable))
         .route("/console/orders", get(orders::lookup))
         .route("/console/orders/{id}", get(orders::show))
         .route("/console/audit", get(audit::list))

@@ -121,3 +121,40 @@ async fn an_open_circuits_probe_is_claimed_by_one_process() {
     };
     store_suite::an_open_circuits_probe_is_claimed_by_one_process(&a, &b).await;
 }
+
+/// The checks of the held mark (`store_suite/endpoint_health.rs`), counting held
+/// deliveries on a connection of their own to the test's schema.
+macro_rules! held_checks {
+    ($($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some((guard, store)) = open_schema().await else {
+                    return;
+                };
+                let (url, schema) = (guard.url.clone(), guard.schema.clone());
+                let held = move || -> store_suite::HeldFuture {
+                    let (url, schema) = (url.clone(), schema.clone());
+                    Box::pin(async move {
+                        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                            .await
+                            .expect("connect");
+                        let held: i64 = sqlx::query_scalar(&format!(
+                            "SELECT count(*) FROM {schema}.deliveries WHERE held"
+                        ))
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("count held");
+                        held as u64
+                    })
+                };
+                store_suite::$name(&store, &held).await;
+            }
+        )*
+    };
+}
+
+held_checks!(
+    deliveries_waiting_on_a_disabled_endpoint_are_held_and_released_in_order,
+    a_new_url_releases_held_deliveries_unless_it_is_disabled_too
+);

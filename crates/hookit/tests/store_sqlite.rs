@@ -212,3 +212,34 @@ async fn pruning_gives_the_freed_pages_back() {
         "the database shrank from {full} pages to {after}"
     );
 }
+
+/// The checks of the held mark (`store_suite/endpoint_health.rs`), counting held
+/// deliveries on a connection of their own to the store's file.
+macro_rules! held_checks {
+    ($($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("hookit.db");
+                let store = SqliteStore::open(&path).expect("open store");
+                let held = move || -> store_suite::HeldFuture {
+                    let path = path.clone();
+                    Box::pin(async move {
+                        let conn = rusqlite::Connection::open(&path).expect("open");
+                        conn.query_row("SELECT count(*) FROM deliveries WHERE held = 1", [], |row| {
+                            row.get(0)
+                        })
+                        .expect("count held")
+                    })
+                };
+                store_suite::$name(&store, &held).await;
+            }
+        )*
+    };
+}
+
+held_checks!(
+    deliveries_waiting_on_a_disabled_endpoint_are_held_and_released_in_order,
+    a_new_url_releases_held_deliveries_unless_it_is_disabled_too
+);

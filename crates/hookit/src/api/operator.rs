@@ -4,7 +4,7 @@
 //! the operator token that made it.
 
 mod deliveries;
-mod endpoints;
+pub(crate) mod endpoints;
 pub(crate) mod partners;
 mod prune;
 pub(crate) mod retry;

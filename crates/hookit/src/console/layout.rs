@@ -139,6 +139,9 @@ pub(crate) fn done(code: Option<&str>) -> Markup {
         Some("disabled") => Some(
             "Disabled: its API access and webhooks are paused; its changes are kept.".to_owned(),
         ),
+        Some("endpoint_enabled") => Some(
+            "Endpoint enabled: what waited on it is due again and goes out in order.".to_owned(),
+        ),
         Some("mapping_saved") => Some("Mapping saved.".to_owned()),
         Some("mapping_deleted") => number(parts.next())
             .map(|n| format!("Mapping deleted; {n} unfinished deliveries stopped.")),

@@ -1,7 +1,10 @@
 //! The operator overview: deliveries per minute and failures over the last hour as a
-//! server-rendered SVG chart, and each partner's backlog and oldest pending age.
+//! server-rendered SVG chart, each partner's backlog and oldest pending age, and the
+//! URLs that are not healthy (a disabled one with a button that enables it,
+//! `endpoints.rs`).
 
 use super::ConsoleError;
+use super::form::Fields;
 use super::layout::{self, Chrome};
 use super::login;
 use super::session::operator_session;
@@ -39,7 +42,9 @@ pub(crate) async fn home(
     let stats = state.store.delivery_stats().await?;
     let mut unhealthy = state.store.list_endpoints(None).await?;
     unhealthy.retain(|e| e.state != EndpointState::Healthy);
+    let done = Fields::query(parts.uri.query());
     let content = html! {
+        (layout::done(done.get("done")))
         section aria-labelledby="chart-title" {
             h2 id="chart-title" { "Deliveries per minute, last hour" }
             (chart(&recent, now))
@@ -74,13 +79,18 @@ pub(crate) async fn home(
                 }
             }
         }
-        (endpoint_health(&unhealthy, &names))
+        (endpoint_health(&unhealthy, &names, &session.csrf))
     };
     Ok(layout::page("Overview", Chrome::Operator(&session), content).into_response())
 }
 
-/// The URLs whose circuit is open or that hookit disabled, with what waits on them.
-fn endpoint_health(unhealthy: &[EndpointHealth], names: &HashMap<&str, &str>) -> Markup {
+/// The URLs whose circuit is open or that hookit disabled, with what waits on them; a
+/// disabled one has a button that enables it.
+fn endpoint_health(
+    unhealthy: &[EndpointHealth],
+    names: &HashMap<&str, &str>,
+    csrf: &str,
+) -> Markup {
     html! {
         section aria-labelledby="health-title" {
             h2 id="health-title" { "Endpoint health" }
@@ -89,7 +99,7 @@ fn endpoint_health(unhealthy: &[EndpointHealth], names: &HashMap<&str, &str>) ->
             } @else {
                 div class="scroll" {
                     table {
-                        thead { tr { th { "Partner" } th { "URL" } th { "State" } th { "Since" } th { "Pending" } th { "Last error" } } }
+                        thead { tr { th { "Partner" } th { "URL" } th { "State" } th { "Since" } th { "Pending" } th { "Last error" } th { "Action" } } }
                         tbody {
                             @for e in unhealthy {
                                 tr class={ "endpoint-" (e.state.as_str()) } {
@@ -99,13 +109,30 @@ fn endpoint_health(unhealthy: &[EndpointHealth], names: &HashMap<&str, &str>) ->
                                     td { @if let Some(at) = e.since { (layout::time(at)) } @else { "—" } }
                                     td { (e.pending) }
                                     td class="wrap" { (e.last_error.as_deref().unwrap_or("—")) }
+                                    td {
+                                        @if e.state == EndpointState::Disabled {
+                                            (enable_form(e, csrf))
+                                        } @else { "—" }
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                p class="hint" { "An open circuit gets one probe per cool-down; a disabled URL gets nothing until it is enabled (hookit endpoints enable) or its mapping's URL changes." }
+                p class="hint" { "An open circuit gets one probe per cool-down; a disabled URL gets nothing until it is enabled (here, or with hookit endpoints enable) or its mapping's URL changes." }
             }
+        }
+    }
+}
+
+/// The button that enables a disabled endpoint: what waits on it is due again.
+fn enable_form(endpoint: &EndpointHealth, csrf: &str) -> Markup {
+    html! {
+        form method="post" action="/console/endpoints/enable" {
+            (layout::csrf_field(csrf))
+            input type="hidden" name="partner_id" value=(endpoint.partner_id);
+            input type="hidden" name="url" value=(endpoint.url);
+            button type="submit" aria-label={ "Enable " (endpoint.url) } { "Enable" }
         }
     }
 }

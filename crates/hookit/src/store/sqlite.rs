@@ -386,6 +386,9 @@ impl Store for SqliteStore {
     async fn claim_due(&self, claim: ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         self.write_dispatcher(Durability::Bookkeeping, move |tx| {
             let mut claim = claim;
+            // What waits on a disabled endpoint leaves the due index before the claim
+            // reads it.
+            endpoints::hold_waiting(tx, claim.now)?;
             dispatch::claim_due(tx, &mut claim)
         })
         .await

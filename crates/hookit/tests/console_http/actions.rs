@@ -1,8 +1,8 @@
-//! The console's actions on deliveries, over plain HTTP: an operator's retry-now (one
-//! delivery, and every pending one matching the list's filter), a partner's replay of
-//! its own dead delivery and its test webhook. Each goes through the same code as the
-//! API, is refused without its CSRF token, and a partner can act on nothing of another
-//! partner's.
+//! The console's actions, over plain HTTP: an operator's retry-now (one delivery, and
+//! every pending one matching the list's filter) and enabling a disabled endpoint, a
+//! partner's replay of its own dead delivery and its test webhook. Each goes through the
+//! same code as the API, is refused without its CSRF token, and a partner can act on
+//! nothing of another partner's.
 
 use super::client::Console;
 use super::harness::receiver::{Behaviour, Receiver};
@@ -417,5 +417,95 @@ async fn a_partner_sends_itself_a_test_webhook_and_sees_how_its_endpoint_answere
         listed["data"]["deliveries"],
         json!([]),
         "test webhooks are not listed among deliveries"
+    );
+}
+
+async fn endpoint_state(serve: &Serve, partner: &str) -> Value {
+    let (status, endpoints) = serve
+        .operator(
+            Method::GET,
+            &format!("/endpoints?partner_id={partner}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{endpoints}");
+    endpoints["data"][0]["state"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_enables_a_disabled_endpoint_from_the_overview_refused_without_csrf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let serve = Serve::start(dir.path(), &fast_env());
+    let receiver = Receiver::start().await;
+    // A 410 disables the URL at once; its delivery waits, pending.
+    let (partner, _, event_id) =
+        first_delivery(&serve, &receiver, "gone", 61, Behaviour::Status(410)).await;
+    super::harness::eventually_async(WAIT, || async {
+        (endpoint_state(&serve, &partner).await == "disabled").then_some(())
+    })
+    .await;
+    assert_eq!(serve.delivery(&event_id).await["state"], "pending");
+
+    let mut console = Console::new(&serve);
+    assert_eq!(console.operator_login(OPERATOR_TOKEN).await.status, 303);
+    let overview = console.get("/console/").await;
+    let health = overview
+        .text
+        .split("id=\"health-title\"")
+        .nth(1)
+        .expect("the endpoint health section");
+    assert!(
+        health.contains("action=\"/console/endpoints/enable\"") && health.contains(">Enable<"),
+        "a disabled URL offers to enable it: {health}"
+    );
+    assert!(health.contains(&receiver.url("/gone")), "{health}");
+
+    // Without the page's CSRF token: refused, and the endpoint stays disabled.
+    let url = receiver.url("/gone");
+    let fields = [("partner_id", partner.as_str()), ("url", url.as_str())];
+    let forged = console.post("/console/endpoints/enable", &fields).await;
+    assert_eq!(forged.status, 403, "{}", forged.text);
+    assert!(forged.text.contains("csrf_token_invalid"));
+    assert_eq!(endpoint_state(&serve, &partner).await, "disabled");
+    assert_eq!(audit(&serve, "endpoint.enabled").await["total"], 0);
+
+    // With it: enabled through the API's own path, audited under the token's name, and
+    // the waiting delivery goes out under its event id.
+    receiver.set("/gone", Behaviour::Ok);
+    let csrf = overview.csrf();
+    let with_csrf = [fields[0], fields[1], ("csrf", csrf.as_str())];
+    let enabled = console.post("/console/endpoints/enable", &with_csrf).await;
+    assert_eq!(enabled.status, 303, "{}", enabled.text);
+    assert_eq!(enabled.location(), "/console/?done=endpoint_enabled");
+    let notice = console.get(enabled.location()).await;
+    assert!(notice.text.contains("Endpoint enabled"), "{}", notice.text);
+    assert!(
+        notice.text.contains("Every mapped URL is healthy."),
+        "{}",
+        notice.text
+    );
+    assert_eq!(endpoint_state(&serve, &partner).await, "healthy");
+    let entries = audit(&serve, "endpoint.enabled").await;
+    assert_eq!(entries["total"], 1, "{entries}");
+    assert_eq!(entries["entries"][0]["actor"], "root", "{entries}");
+    assert_eq!(entries["entries"][0]["target"], partner.as_str());
+    let arrived = receiver.wait_for("/gone", 2, WAIT).await;
+    assert_eq!(arrived[1].event_id(), event_id, "same event id");
+    serve
+        .wait_delivery(&event_id, WAIT, |d| d["state"] == "delivered")
+        .await;
+
+    // A URL no mapping has: the API's own 404, said on a page.
+    let unknown = [
+        fields[0],
+        ("url", "https://never.example/"),
+        ("csrf", csrf.as_str()),
+    ];
+    let missing = console.post("/console/endpoints/enable", &unknown).await;
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    assert!(
+        missing.text.contains("resource_not_found"),
+        "{}",
+        missing.text
     );
 }

@@ -416,3 +416,120 @@ pub async fn an_open_circuits_probe_is_claimed_by_one_process(a: &dyn Store, b: 
         at += cooldown;
     }
 }
+
+/// How many deliveries a backend has marked held, read beside the store: the mark is
+/// not part of the `Store` trait, it only decides what a claim reads.
+pub type HeldFuture = std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>>;
+pub type HeldCount<'a> = &'a (dyn Fn() -> HeldFuture + Sync);
+
+/// A change of order `id` (brand 9, branch `id % 10`) to `status`, pushed at `at`.
+fn created(id: i64, status: i64, at: Millis) -> IngestItem {
+    item(
+        EventType::OrderCreated,
+        order(id, 9, id % 10, status, &rfc3339(at)),
+    )
+}
+
+pub async fn deliveries_waiting_on_a_disabled_endpoint_are_held_and_released_in_order(
+    store: &dyn Store,
+    held: HeldCount<'_>,
+) {
+    let url = "https://held.example/";
+    let (p, claimed) = two_claimed(store, url).await;
+    assert_eq!(
+        held().await,
+        0,
+        "nothing is held while the endpoint is healthy"
+    );
+    settle(store, vec![gone(&claimed[0], T0 + 5)]).await;
+    // The other attempt's lease ran out before its outcome came back; a claim after
+    // that marks both held, taking the expired lease back.
+    let later = T0 + 60_000;
+    assert!(claim(store, later).await.is_empty());
+    assert_eq!(held().await, 2, "both waiting deliveries are held");
+    let stale = store
+        .record_outcomes(vec![failed(&claimed[1], later)])
+        .await
+        .expect("record");
+    assert_eq!(stale, 1, "a held delivery's old lease moves nothing");
+    // Formed while the endpoint is disabled: a new order, and a later change of 901
+    // waiting behind its first.
+    ingest(
+        store,
+        vec![created(903, 1, later), created(901, 2, later)],
+        later,
+    )
+    .await;
+    assert_eq!(store.form_deliveries(LIMITS, later).await.expect("form"), 1);
+    assert!(claim(store, later + 1).await.is_empty());
+    assert_eq!(held().await, 3, "a delivery formed while disabled is held");
+    assert_eq!(health(store, &p, url).await.pending, 3);
+    // Enabled: all three are due again at once; 901's later change goes only after.
+    store
+        .enable_endpoint(&p.id, url, audit("endpoint.enabled"))
+        .await
+        .expect("enable");
+    assert_eq!(held().await, 0, "enabling releases what was held");
+    let resumed = claim(store, later + 2).await;
+    let mut orders: Vec<i64> = resumed.iter().flat_map(order_ids).collect();
+    orders.sort();
+    assert_eq!(orders, [901, 902, 903]);
+    assert!(
+        resumed
+            .iter()
+            .all(|d| body_json(d)["orders"][0]["version"] == 1)
+    );
+    settle(
+        store,
+        resumed
+            .iter()
+            .map(|d| outcome(d, ACK, None, later + 3))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        store
+            .form_deliveries(LIMITS, later + 4)
+            .await
+            .expect("form"),
+        1
+    );
+    let next = claim(store, later + 4).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(order_ids(&next[0]), [901]);
+    assert_eq!(body_json(&next[0])["orders"][0]["version"], 2);
+}
+
+pub async fn a_new_url_releases_held_deliveries_unless_it_is_disabled_too(
+    store: &dyn Store,
+    held: HeldCount<'_>,
+) {
+    let first = "https://first.example/";
+    let (p, claimed) = two_claimed(store, first).await;
+    // Gone at 1 s: both due again at 1.1 s, on a disabled endpoint.
+    settle(store, claimed.iter().map(|d| gone(d, T0 + 1_000)).collect()).await;
+    assert!(claim(store, T0 + 2_000).await.is_empty());
+    assert_eq!(held().await, 2);
+    // A new URL: released, and sent there.
+    let second = "https://second.example/";
+    map(store, &p, 9, None, EventType::OrderCreated, second).await;
+    assert_eq!(held().await, 0, "a new URL releases them");
+    let moved = claim(store, T0 + 3_000).await;
+    assert_eq!(moved.len(), 2);
+    assert!(moved.iter().all(|d| d.url == second));
+    // That one is gone too; moving back to the first, still disabled, releases nothing.
+    settle(store, moved.iter().map(|d| gone(d, T0 + 4_000)).collect()).await;
+    assert!(claim(store, T0 + 5_000).await.is_empty());
+    assert_eq!(held().await, 2);
+    map(store, &p, 9, None, EventType::OrderCreated, first).await;
+    assert_eq!(held().await, 2, "a disabled URL keeps them held");
+    assert!(claim(store, T0 + 6_000).await.is_empty());
+    store
+        .enable_endpoint(&p.id, first, audit("endpoint.enabled"))
+        .await
+        .expect("enable");
+    assert_eq!(held().await, 0);
+    let resumed = claim(store, T0 + 7_000).await;
+    assert_eq!(resumed.len(), 2);
+    assert!(resumed.iter().all(|d| d.url == first));
+}

@@ -1,5 +1,8 @@
 //! Endpoint health for operators: every mapped (partner, URL) with its state, and
 //! enabling one that hookit opened or disabled. Audited.
+//!
+//! [`enable_one`] is the one path of enabling: the API's handler and the console's
+//! button both call it.
 
 use super::{Answer, Operator, checked_id, data};
 use crate::api::AppState;
@@ -7,6 +10,7 @@ use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, QueryParams};
 use crate::api::openapi::{EndpointData, EndpointListData, ErrorBody};
 use crate::ids::IdKind;
+use crate::store::EndpointHealth;
 use axum::Extension;
 use axum::extract::State;
 use serde::Deserialize;
@@ -74,7 +78,22 @@ pub(super) async fn enable_endpoint(
     body: JsonBody<EnableEndpoint>,
 ) -> Answer {
     let EnableEndpoint { partner_id, url } = body.value;
-    checked_id(IdKind::Partner, &partner_id, "partner_id")?;
+    Ok(data(
+        enable_one(&state, &operator, &partner_id, &url).await?,
+    ))
+}
+
+/// Enables one endpoint (a partner's URL as its mappings have it), audited as
+/// `endpoint.enabled` under the operator's name: its waiting deliveries are due again.
+/// The one path of this action: the API's handler above and the console's button both
+/// call it.
+pub(crate) async fn enable_one(
+    state: &AppState,
+    operator: &Operator,
+    partner_id: &str,
+    url: &str,
+) -> Result<EndpointHealth, ApiError> {
+    checked_id(IdKind::Partner, partner_id, "partner_id")?;
     // Mappings keep URLs as the URL parser writes them (`http://a.example/`).
     let url = url::Url::parse(url.trim())
         .map(|parsed| parsed.to_string())
@@ -82,11 +101,11 @@ pub(super) async fn enable_endpoint(
     let health = state
         .store
         .enable_endpoint(
-            &partner_id,
+            partner_id,
             &url,
-            operator.audit("endpoint.enabled", &partner_id, json!({ "url": url })),
+            operator.audit("endpoint.enabled", partner_id, json!({ "url": url })),
         )
         .await?;
     tracing::info!(partner_id = %partner_id, "endpoint enabled by an operator");
-    Ok(data(health))
+    Ok(health)
 }

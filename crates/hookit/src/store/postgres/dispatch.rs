@@ -213,7 +213,7 @@ pub(super) async fn claim_due(
          JOIN mappings m ON m.id = d.mapping_id
          JOIN partners p ON p.id = d.partner_id
          LEFT JOIN endpoints e ON e.partner_id = d.partner_id AND e.url = m.url
-         WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+         WHERE d.state = 'pending' AND NOT d.held AND d.next_attempt_at <= $1
            AND (d.lease_until IS NULL OR d.lease_until <= $1)
            AND p.enabled AND {claimable}
            AND m.url <> ALL($2)

@@ -15,6 +15,54 @@ pub(super) const CLAIMABLE: &str = "(e.state IS NULL OR e.state = 'healthy' OR d
         OR (e.state = 'open' AND e.probe_at <= $1
             AND (e.probe_event_id IS NULL OR e.probe_event_id = d.id)))";
 
+/// How many waiting deliveries one claim marks held at most (see `sqlite/endpoints.rs`).
+pub(super) const HOLD_SLICE: i64 = 5_000;
+
+/// Marks held the pending deliveries of disabled endpoints that are not yet, taking
+/// back any expired lease (see `sqlite/endpoints.rs`). Deliveries another process is
+/// claiming are skipped, not waited for. The endpoint and mapping rows are locked
+/// `FOR SHARE` and re-checked once free: an enable or a URL change committing at the
+/// same moment either comes first (and nothing is marked for it) or waits for this
+/// claim and then sees, and clears, what it marked.
+pub(super) async fn hold_waiting(conn: &mut PgConnection, now: Millis) -> PgResult<u64> {
+    // `= ANY(ARRAY(…))` looks each one up by its id; with `IN (…)` the planner, told
+    // the sub-select may give `HOLD_SLICE` rows, hashed them against a scan of every
+    // delivery.
+    let held = sqlx::query(
+        "UPDATE deliveries SET held = TRUE, lease_token = NULL, lease_until = NULL
+         WHERE id = ANY(ARRAY(
+             SELECT d.id FROM endpoints e
+             JOIN mappings m ON m.partner_id = e.partner_id AND m.url = e.url
+             JOIN deliveries d ON d.mapping_id = m.id AND d.state = 'pending' AND NOT d.held
+             WHERE e.state = 'disabled' AND NOT d.test
+               AND (d.lease_until IS NULL OR d.lease_until <= $1)
+             LIMIT $2
+             FOR UPDATE OF d SKIP LOCKED
+             FOR SHARE OF e, m))",
+    )
+    .bind(now)
+    .bind(HOLD_SLICE)
+    .execute(conn)
+    .await?;
+    Ok(held.rows_affected())
+}
+
+/// Clears the held mark of a mapping's deliveries unless its (new) URL is a disabled
+/// endpoint's: after its URL changed, they go to the new one.
+pub(super) async fn release_mapping(conn: &mut PgConnection, mapping_id: &str) -> PgResult<()> {
+    sqlx::query(
+        "UPDATE deliveries SET held = FALSE
+         WHERE mapping_id = $1 AND state = 'pending' AND held
+           AND NOT EXISTS (SELECT 1 FROM mappings m
+                           JOIN endpoints e ON e.partner_id = m.partner_id AND e.url = m.url
+                           WHERE m.id = $1 AND e.state = 'disabled')",
+    )
+    .bind(mapping_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes the probe of an open circuit, if no claim (of any process) took it this
 /// cool-down.
 pub(super) async fn take_probe(
@@ -217,6 +265,16 @@ pub(super) async fn enable(
     .bind(partner_id)
     .bind(url)
     .bind(audit.at)
+    .execute(&mut *conn)
+    .await?;
+    // Its held deliveries are due again, each at its own `next_attempt_at`.
+    sqlx::query(
+        "UPDATE deliveries SET held = FALSE
+         WHERE state = 'pending' AND held
+           AND mapping_id IN (SELECT id FROM mappings WHERE partner_id = $1 AND url = $2)",
+    )
+    .bind(partner_id)
+    .bind(url)
     .execute(&mut *conn)
     .await?;
     let mut audit = audit.clone();

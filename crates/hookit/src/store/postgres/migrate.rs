@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_retention.sql"),
     include_str!("0004_endpoint_health.sql"),
     include_str!("0005_records_stored_once.sql"),
+    include_str!("0006_held_deliveries.sql"),
 ];
 
 /// The first key of the advisory lock that serializes migrations; the second is a

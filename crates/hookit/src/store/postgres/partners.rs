@@ -256,9 +256,13 @@ pub(super) async fn upsert_mapping(
     .bind(&mapping.url)
     .bind(host_of(&mapping.url))
     .bind(now)
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    mapping_from_row(&row)
+    let stored = mapping_from_row(&row)?;
+    // What was held for an old URL is due again (and held again by the next claim if
+    // the new URL is disabled too).
+    super::endpoints::release_mapping(conn, &stored.id).await?;
+    Ok(stored)
 }
 
 pub(super) async fn list_mappings(

@@ -169,7 +169,13 @@ impl Store for PostgresStore {
         self.inner.transactions.fetch_add(1, Ordering::Relaxed);
         let result: PgResult<_> = async {
             let mut tx = self.inner.pool.begin().await?;
-            match dispatch::claim_due(&mut tx, &mut claim).await {
+            // What waits on a disabled endpoint leaves the due index before the claim
+            // reads it.
+            let claimed = match endpoints::hold_waiting(&mut tx, claim.now).await {
+                Ok(_) => dispatch::claim_due(&mut tx, &mut claim).await,
+                Err(failure) => Err(failure),
+            };
+            match claimed {
                 Ok(claimed) => {
                     tx.commit().await.map_err(PgFailure::at_commit)?;
                     Ok(claimed)

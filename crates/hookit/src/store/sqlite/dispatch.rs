@@ -177,7 +177,7 @@ pub(super) fn claim_due(
              JOIN mappings m ON m.id = d.mapping_id
              JOIN partners p ON p.id = d.partner_id
              LEFT JOIN endpoints e ON e.partner_id = d.partner_id AND e.url = m.url
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+             WHERE d.state = 'pending' AND d.held = 0 AND d.next_attempt_at <= ?1
                AND (d.lease_until IS NULL OR d.lease_until <= ?1)
                AND p.enabled = 1 AND {claimable}
                AND m.url NOT IN (SELECT value FROM json_each(?2))

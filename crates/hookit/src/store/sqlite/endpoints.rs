@@ -15,6 +15,50 @@ pub(super) const CLAIMABLE: &str = "(e.state IS NULL OR e.state = 'healthy' OR d
         OR (e.state = 'open' AND e.probe_at <= ?1
             AND (e.probe_event_id IS NULL OR e.probe_event_id = d.id)))";
 
+/// How many waiting deliveries one claim marks held at most, so that the claim that
+/// first meets a large backlog on a newly disabled endpoint stays short; the next
+/// claims mark the rest.
+pub(super) const HOLD_SLICE: i64 = 5_000;
+
+/// Marks held the pending deliveries of disabled endpoints that are not yet (formed
+/// since the endpoint was disabled, replayed, or moved to its URL), taking back any
+/// expired lease so no late outcome can move them. Held deliveries are out of the due
+/// index: a claim after this reads none of them. Finds them from the disabled
+/// endpoints, so with none disabled this is one index probe. Test deliveries are
+/// never held (they are sent once whatever the endpoint's state).
+pub(super) fn hold_waiting(tx: &Transaction<'_>, now: Millis) -> StoreResult<usize> {
+    // `CROSS JOIN` fixes the order: without statistics SQLite would rather walk the due
+    // index, every due delivery, looking up each one's endpoint.
+    let held = tx
+        .prepare_cached(
+            "UPDATE deliveries SET held = 1, lease_token = NULL, lease_until = NULL
+             WHERE rowid IN (
+                 SELECT d.rowid FROM endpoints e
+                 CROSS JOIN mappings m ON m.partner_id = e.partner_id AND m.url = e.url
+                 CROSS JOIN deliveries d
+                     ON d.mapping_id = m.id AND d.state = 'pending' AND d.held = 0
+                 WHERE e.state = 'disabled' AND d.test = 0
+                   AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+                 LIMIT ?2)",
+        )?
+        .execute(params![now, HOLD_SLICE])?;
+    Ok(held)
+}
+
+/// Clears the held mark of a mapping's deliveries unless its (new) URL is a disabled
+/// endpoint's: after its URL changed, they go to the new one.
+pub(super) fn release_mapping(tx: &Transaction<'_>, mapping_id: &str) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE deliveries SET held = 0
+         WHERE mapping_id = ?1 AND state = 'pending' AND held = 1
+           AND NOT EXISTS (SELECT 1 FROM mappings m
+                           JOIN endpoints e ON e.partner_id = m.partner_id AND e.url = m.url
+                           WHERE m.id = ?1 AND e.state = 'disabled')",
+    )?
+    .execute([mapping_id])?;
+    Ok(())
+}
+
 /// Takes the probe of an open circuit for one delivery, if no other claim took it this
 /// cool-down; the next probe then waits a full cool-down.
 pub(super) fn take_probe(
@@ -171,6 +215,13 @@ pub(super) fn enable(
          WHERE partner_id = ?1 AND url = ?2 AND state <> 'healthy'",
     )?
     .execute(params![partner_id, url, audit.at])?;
+    // Its held deliveries are due again, each at its own `next_attempt_at`.
+    tx.prepare_cached(
+        "UPDATE deliveries SET held = 0
+         WHERE state = 'pending' AND held = 1
+           AND mapping_id IN (SELECT id FROM mappings WHERE partner_id = ?1 AND url = ?2)",
+    )?
+    .execute(params![partner_id, url])?;
     let mut audit = audit.clone();
     if let Some(details) = audit.details.as_object_mut() {
         details.insert("previous_state".into(), before.state.as_str().into());

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0009_retention.sql"),
     include_str!("0010_endpoint_health.sql"),
     include_str!("0011_records_stored_once.sql"),
+    include_str!("0012_held_deliveries.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the

@@ -234,6 +234,9 @@ pub(super) fn upsert_mapping(
                 "UPDATE mappings SET url = ?1, host = ?2, updated_at = ?3 WHERE id = ?4",
                 params![mapping.url, host_of(&mapping.url), now, id],
             )?;
+            // What was held for the old URL is due again (and held again by the next
+            // claim if the new URL is disabled too).
+            super::endpoints::release_mapping(tx, &id)?;
             id
         }
         None => {
