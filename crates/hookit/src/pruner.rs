@@ -4,23 +4,27 @@
 //!
 //! A prune takes each kind of record in turn — delivered deliveries, dead ones, then
 //! orders (which the deliveries may have been holding), then idempotency keys — one
-//! store batch of at most [`PRUNE_BATCH`] records per transaction, yielding between
-//! batches so that ingest and the dispatcher get the writer in between. On SQLite it
-//! then gives the freed pages back to the file system a few at a time. What it removes
+//! store batch per transaction, of at most [`PRUNE_BATCH`] records and, on SQLite,
+//! stopped after [`PRUNE_WRITE_BUDGET`] of work, yielding between batches so that
+//! ingest and the dispatcher get the writer in between. On SQLite it then gives the
+//! freed pages back to the file system, one budgeted write at a time. What it removes
 //! is counted in `hookit_pruned_total{kind}`, each write's time (asking the store to
 //! its commit) in `hookit_prune_seconds{step="batch"|"reclaim"}`, and each run that
 //! removed anything logs one line with its counts and its longest write. The rules of
 //! what may go are the store's (`store/retention.rs`).
+//!
+//! [`PRUNE_BATCH`]: crate::store::PRUNE_BATCH
+//! [`PRUNE_WRITE_BUDGET`]: crate::store::PRUNE_WRITE_BUDGET
 
 use crate::metrics::Metrics;
 use crate::store::{
-    Millis, PRUNE_BATCH, PruneCounts, PruneKind, RetentionPolicy, Store, StoreResult, now_millis,
+    Millis, PruneCounts, PruneKind, RetentionPolicy, Store, StoreResult, now_millis,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Pages given back to the file system per write (4 MiB at SQLite's default 4 KiB
-/// pages): one write is bounded, however much was freed.
+/// The most pages given back to the file system per write (4 MiB at SQLite's default
+/// 4 KiB pages); the store stops sooner once the write has used its time budget.
 const RECLAIM_PAGES: u32 = 1024;
 
 /// How many writes of one step a prune made and how long they took, each from asking
@@ -93,7 +97,7 @@ impl Pruner {
                 self.metrics.prune_write("batch", took.as_secs_f64());
                 counts.add(kind, batch.records);
                 self.metrics.pruned(kind.as_str(), batch.records);
-                if batch.records < PRUNE_BATCH as u64 {
+                if !batch.more {
                     break;
                 }
                 // Let the writes queued meanwhile (ingest, the dispatcher) go first.
