@@ -25,6 +25,11 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+/// Upper bounds of the prune write histogram, in seconds: a write that holds the store's
+/// writer for more than a few milliseconds delays the dispatcher's tick.
+const PRUNE_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 /// Upper bounds of the batch size histogram, in orders.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
@@ -67,11 +72,20 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartnerLabels {
     partner_id: String,
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn prune_histogram() -> Histogram {
+    Histogram::new(PRUNE_SECONDS_BUCKETS.iter().copied())
+}
 
 /// A per-partner gauge read from the store: name, help, and its value for one partner.
 type PartnerGauge = (
@@ -94,6 +108,7 @@ pub struct Metrics {
     endpoints: Family<EndpointStateLabels, Gauge>,
     endpoint_transitions: Family<EndpointTransitionLabels, Counter>,
     pruned: Family<KindLabels, Counter>,
+    prune_seconds: Family<StepLabels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -166,8 +181,17 @@ impl Default for Metrics {
             "Records removed past their retention, by kind (delivered, dead, orders, idempotency_keys)",
             pruned.clone(),
         );
+        let prune_seconds =
+            Family::<StepLabels, Histogram>::new_with_constructor(prune_histogram as fn() -> _);
+        registry.register(
+            "hookit_prune_seconds",
+            "Duration of each prune write, from asking the store to its commit, by step \
+             (batch: one batch of records; reclaim: one slice of freed pages given back)",
+            prune_seconds.clone(),
+        );
         Metrics {
             pruned,
+            prune_seconds,
             registry,
             endpoints,
             endpoint_transitions,
@@ -232,6 +256,16 @@ impl Metrics {
                 kind: kind.to_owned(),
             })
             .inc_by(count);
+    }
+
+    /// One prune write (`batch` or `reclaim`) that took `seconds` from asking the store
+    /// to its commit.
+    pub fn prune_write(&self, step: &'static str, seconds: f64) {
+        self.prune_seconds
+            .get_or_create(&StepLabels {
+                step: step.to_owned(),
+            })
+            .observe(seconds);
     }
 
     /// Attempt outcomes that arrived after their lease was lost, and so moved nothing.

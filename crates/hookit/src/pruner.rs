@@ -4,22 +4,53 @@
 //!
 //! A prune takes each kind of record in turn — delivered deliveries, dead ones, then
 //! orders (which the deliveries may have been holding), then idempotency keys — one
-//! store batch of at most [`PRUNE_BATCH`] records per transaction, yielding between
-//! batches so that ingest and the dispatcher get the writer in between. On SQLite it
-//! then gives the freed pages back to the file system a few at a time. What it removes
-//! is counted in `hookit_pruned_total{kind}` and logged once per run that removed
-//! anything. The rules of what may go are the store's (`store/retention.rs`).
+//! store batch per transaction, of at most [`PRUNE_BATCH`] records and, on SQLite,
+//! stopped after [`PRUNE_WRITE_BUDGET`] of work, yielding between batches so that
+//! ingest and the dispatcher get the writer in between. On SQLite it then gives the
+//! freed pages back to the file system, one budgeted write at a time. What it removes
+//! is counted in `hookit_pruned_total{kind}`, each write's time (asking the store to
+//! its commit) in `hookit_prune_seconds{step="batch"|"reclaim"}`, and each run that
+//! removed anything logs one line with its counts and its longest write. The rules of
+//! what may go are the store's (`store/retention.rs`).
+//!
+//! [`PRUNE_BATCH`]: crate::store::PRUNE_BATCH
+//! [`PRUNE_WRITE_BUDGET`]: crate::store::PRUNE_WRITE_BUDGET
 
 use crate::metrics::Metrics;
 use crate::store::{
-    Millis, PRUNE_BATCH, PruneCounts, PruneKind, RetentionPolicy, Store, StoreResult, now_millis,
+    Millis, PruneCounts, PruneKind, RetentionPolicy, Store, StoreResult, now_millis,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Pages given back to the file system per write (4 MiB at SQLite's default 4 KiB
-/// pages): one write is bounded, however much was freed.
+/// The most pages given back to the file system per write (4 MiB at SQLite's default
+/// 4 KiB pages); the store stops sooner once the write has used its time budget.
 const RECLAIM_PAGES: u32 = 1024;
+
+/// How many writes of one step a prune made and how long they took, each from asking
+/// the store to its commit.
+#[derive(Debug, Default)]
+struct WriteTimes {
+    count: u64,
+    longest: Duration,
+    total: Duration,
+}
+
+impl WriteTimes {
+    fn add(&mut self, took: Duration) {
+        self.count += 1;
+        self.longest = self.longest.max(took);
+        self.total += took;
+    }
+
+    fn longest_ms(&self) -> f64 {
+        (self.longest.as_secs_f64() * 1e4).round() / 10.0
+    }
+
+    fn total_ms(&self) -> f64 {
+        (self.total.as_secs_f64() * 1e4).round() / 10.0
+    }
+}
 
 /// Runs prunes for one process: at most one at a time.
 pub struct Pruner {
@@ -56,14 +87,17 @@ impl Pruner {
         let _turn = self.turn.lock().await;
         let started = Instant::now();
         let mut counts = PruneCounts::default();
-        let mut batches = 0u64;
+        let mut batches = WriteTimes::default();
         for kind in PruneKind::ALL {
             loop {
+                let asked = Instant::now();
                 let batch = self.store.prune_batch(kind, self.policy, now).await?;
-                batches += 1;
+                let took = asked.elapsed();
+                batches.add(took);
+                self.metrics.prune_write("batch", took.as_secs_f64());
                 counts.add(kind, batch.records);
                 self.metrics.pruned(kind.as_str(), batch.records);
-                if batch.records < PRUNE_BATCH as u64 {
+                if !batch.more {
                     break;
                 }
                 // Let the writes queued meanwhile (ingest, the dispatcher) go first.
@@ -71,13 +105,18 @@ impl Pruner {
             }
         }
         if counts.total() > 0 {
-            self.reclaim_space().await?;
+            let reclaims = self.reclaim_space().await?;
             tracing::info!(
                 delivered = counts.delivered,
                 dead = counts.dead,
                 orders = counts.orders,
                 idempotency_keys = counts.idempotency_keys,
-                batches,
+                batches = batches.count,
+                batch_longest_ms = batches.longest_ms(),
+                batch_total_ms = batches.total_ms(),
+                reclaims = reclaims.count,
+                reclaim_longest_ms = reclaims.longest_ms(),
+                reclaim_total_ms = reclaims.total_ms(),
                 took_ms = started.elapsed().as_millis() as u64,
                 "pruned what was past its retention"
             );
@@ -88,12 +127,17 @@ impl Pruner {
     /// Gives free pages back a few at a time until none are left, or until a round
     /// frees nothing (a database without incremental auto-vacuum, see `hookit db
     /// vacuum`, keeps its free pages for reuse).
-    async fn reclaim_space(&self) -> StoreResult<()> {
+    async fn reclaim_space(&self) -> StoreResult<WriteTimes> {
         let mut free = u64::MAX;
+        let mut times = WriteTimes::default();
         loop {
+            let asked = Instant::now();
             let left = self.store.reclaim_space(RECLAIM_PAGES).await?;
+            let took = asked.elapsed();
+            times.add(took);
+            self.metrics.prune_write("reclaim", took.as_secs_f64());
             if left == 0 || left >= free {
-                return Ok(());
+                return Ok(times);
             }
             free = left;
             tokio::task::yield_now().await;

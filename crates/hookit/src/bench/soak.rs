@@ -3,7 +3,9 @@
 //! arrives. It samples the database's size on disk (SQLite: the file with its WAL) and
 //! the process's resident memory, and reports whether both stay flat — within 10 % —
 //! over the last three retention periods, and the p99 from ingest to first attempt
-//! while pruning runs (orders sent after the first retention period).
+//! while pruning runs (orders sent after the first retention period) beside the same
+//! run's figure before it, when there was nothing to prune. It also reads how long
+//! each prune write took out of the server's `hookit_prune_seconds`.
 //!
 //! The server runs in the bench's process, so the resident set includes the load
 //! generator and the receiver; their per-order tables are allocated whole at start,
@@ -140,21 +142,32 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
     };
     sampling.store(false, Relaxed);
     let samples = sampler.await.unwrap_or_default();
+    let prune_writes = bed
+        .system
+        .metrics()
+        .await
+        .map(|text| prune_write_times(&text))
+        .unwrap_or_default();
 
     // First attempts of orders sent once the first retention period had passed, when
     // the pruner was removing as much as arrived.
+    // Those sent before it, when nothing was past its retention yet, are the same
+    // run's figure without pruning.
     let pruning_from_us = start + retention.as_micros() as u64;
-    let mut first_attempt = Vec::new();
+    let (mut first_attempt, mut before_pruning) = (Vec::new(), Vec::new());
     for (index, sent) in sent_us.iter().enumerate() {
         let sent = sent.load(Relaxed);
-        if sent < pruning_from_us {
-            continue;
-        }
-        if let Some((seen, _)) = bed.tracker.timing(index) {
-            first_attempt.push(seen.saturating_sub(sent) as f64 / 1e3);
+        if let Some((seen, _)) = bed.tracker.timing(index).filter(|_| sent > 0) {
+            let took_ms = seen.saturating_sub(sent) as f64 / 1e3;
+            if sent < pruning_from_us {
+                before_pruning.push(took_ms);
+            } else {
+                first_attempt.push(took_ms);
+            }
         }
     }
     let first = Percentiles::of(&mut first_attempt);
+    let unpruned = Percentiles::of(&mut before_pruning);
     let target = plan.tick.as_secs_f64() * 1e3 + FIRST_ATTEMPT_SLACK_MS;
 
     let mut result = ScenarioResult::new("soak");
@@ -174,6 +187,30 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
     result.field(
         "first_attempt_while_pruning_samples",
         first_attempt.len() as u64,
+    );
+    result.field(
+        "first_attempt_before_pruning_ms_p50",
+        round(unpruned.p50, 1),
+    );
+    result.field(
+        "first_attempt_before_pruning_ms_p99",
+        round(unpruned.p99, 1),
+    );
+    result.field(
+        "first_attempt_before_pruning_samples",
+        before_pruning.len() as u64,
+    );
+    // How long each prune write took, from asking the store to its commit (the
+    // server's `hookit_prune_seconds`), per step: the time ingest and the dispatcher
+    // may wait behind one.
+    result.field(
+        "prune_writes",
+        serde_json::Value::Object(
+            prune_writes
+                .iter()
+                .map(|(step, times)| (step.clone(), times.summary()))
+                .collect(),
+        ),
     );
     result.field(
         "samples",
@@ -240,6 +277,79 @@ fn flatten(
     joined.map_err(|err| BenchError::from(format!("an ingest client failed: {err}")))?
 }
 
+/// One step's prune writes as the server's histogram counted them.
+#[derive(Debug, Default)]
+struct WriteTimes {
+    count: u64,
+    sum_s: f64,
+    /// Cumulative counts by upper bound, in seconds, as exposed.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl WriteTimes {
+    /// The upper bound of the bucket holding the `q` quantile, in milliseconds.
+    fn at_most_ms(&self, q: f64) -> Option<f64> {
+        let rank = (q * self.count as f64).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|(_, below)| *below >= rank.max(1))
+            .map(|(le, _)| le * 1e3)
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        let ms = |v: Option<f64>| v.filter(|v| v.is_finite()).map(|v| round(v, 1));
+        serde_json::json!({
+            "count": self.count,
+            "total_s": round(self.sum_s, 2),
+            "mean_ms": round(self.sum_s * 1e3 / (self.count.max(1) as f64), 2),
+            "p50_at_most_ms": ms(self.at_most_ms(0.5)),
+            "p99_at_most_ms": ms(self.at_most_ms(0.99)),
+            "max_at_most_ms": ms(self.at_most_ms(1.0)),
+        })
+    }
+}
+
+/// Reads `hookit_prune_seconds{step}` out of a `/metrics` exposition.
+fn prune_write_times(exposition: &str) -> std::collections::BTreeMap<String, WriteTimes> {
+    let mut steps = std::collections::BTreeMap::<String, WriteTimes>::new();
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix("hookit_prune_seconds_") else {
+            continue;
+        };
+        let Some((series, value)) = rest.split_once(' ') else {
+            continue;
+        };
+        let (Some(step), Ok(value)) = (label(series, "step"), value.trim().parse::<f64>()) else {
+            continue;
+        };
+        let times = steps.entry(step.to_owned()).or_default();
+        if series.starts_with("bucket") {
+            let le = match label(series, "le") {
+                Some("+Inf") => f64::INFINITY,
+                Some(le) => le.parse().unwrap_or(f64::INFINITY),
+                None => continue,
+            };
+            times.buckets.push((le, value as u64));
+        } else if series.starts_with("count") {
+            times.count = value as u64;
+        } else if series.starts_with("sum") {
+            times.sum_s = value;
+        }
+    }
+    for times in steps.values_mut() {
+        times.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    steps
+}
+
+/// The value of label `name` in a series' `{…}`.
+fn label<'a>(series: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let start = series.find(&key)? + key.len();
+    let len = series[start..].find('"')?;
+    Some(&series[start..start + len])
+}
+
 /// The lowest and highest of `values`, if any.
 fn range(values: &[f64]) -> Option<(f64, f64)> {
     let low = values.iter().copied().reduce(f64::min)?;
@@ -282,4 +392,28 @@ fn sqlite_bytes(path: &Path) -> u64 {
         })
         .map(|meta| meta.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_prune_write_histogram_from_an_exposition() {
+        let text = "# TYPE hookit_prune_seconds histogram
+hookit_prune_seconds_sum{step=\"batch\"} 0.5
+hookit_prune_seconds_count{step=\"batch\"} 100
+hookit_prune_seconds_bucket{le=\"0.001\",step=\"batch\"} 10
+hookit_prune_seconds_bucket{le=\"0.005\",step=\"batch\"} 98
+hookit_prune_seconds_bucket{le=\"0.01\",step=\"batch\"} 100
+hookit_prune_seconds_bucket{le=\"+Inf\",step=\"batch\"} 100
+hookit_pruned_total{kind=\"orders\"} 7
+";
+        let steps = prune_write_times(text);
+        let batch = &steps["batch"];
+        assert_eq!((batch.count, batch.sum_s), (100, 0.5));
+        assert_eq!(batch.at_most_ms(0.5).map(|v| round(v, 1)), Some(5.0));
+        assert_eq!(batch.at_most_ms(0.99).map(|v| round(v, 1)), Some(10.0));
+        assert_eq!(steps.len(), 1, "only the prune histogram is read");
+    }
 }

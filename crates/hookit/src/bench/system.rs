@@ -261,8 +261,19 @@ impl System {
     }
 
     async fn store_commits_of(&self, base: &str) -> Option<u64> {
-        let text = self
-            .http
+        let text = self.metrics_of(base).await?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("hookit_store_commits_total "))
+            .and_then(|value| value.trim().parse().ok())
+    }
+
+    /// The first server's `/metrics` exposition, if it answers.
+    pub async fn metrics(&self) -> Option<String> {
+        self.metrics_of(self.base()).await
+    }
+
+    async fn metrics_of(&self, base: &str) -> Option<String> {
+        self.http
             .get(format!("{base}/metrics"))
             .bearer_auth(METRICS_TOKEN)
             .send()
@@ -270,10 +281,7 @@ impl System {
             .ok()?
             .text()
             .await
-            .ok()?;
-        text.lines()
-            .find_map(|line| line.strip_prefix("hookit_store_commits_total "))
-            .and_then(|value| value.trim().parse().ok())
+            .ok()
     }
 
     /// Pushes one `{"event", "order"}` body to `POST /v1/ingest/orders` on `http` (one

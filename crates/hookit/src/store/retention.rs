@@ -9,7 +9,10 @@
 //! its staleness rule. The audit log is never pruned.
 //!
 //! Each backend prunes in batches of at most [`PRUNE_BATCH`] records of one kind per
-//! transaction, so one transaction's size is bounded; the caller loops.
+//! transaction, so one transaction's size is bounded; the caller loops while a batch
+//! says there is more. Where one writer serves everything (SQLite), a batch also stops
+//! once it has held the writer for [`PRUNE_WRITE_BUDGET`], so that ingest and the
+//! dispatcher never wait long behind it.
 
 use super::Millis;
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,13 @@ use std::time::Duration;
 /// its change snapshots and stopped queue rows, so a transaction touches at most this
 /// many records and what belongs to them.
 pub const PRUNE_BATCH: usize = 100;
+
+/// How long one prune write may hold a single writer (SQLite's) before it stops at the
+/// next record and leaves the rest to the next batch. It is checked after each record,
+/// so a batch always removes at least one record and may run over by one record's
+/// work. Writes queued meanwhile (an ingest, a lease) wait at most about this long for
+/// it, well within a dispatcher tick.
+pub const PRUNE_WRITE_BUDGET: Duration = Duration::from_millis(5);
 
 /// How long finished work is kept (`HOOKIT_RETAIN_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +161,9 @@ pub struct PruneBatch {
     /// Rows deleted in all: the records and what belonged to them (attempts, queue
     /// rows, change snapshots).
     pub rows: u64,
+    /// The batch stopped before it ran out of records past their time (it reached
+    /// [`PRUNE_BATCH`] or [`PRUNE_WRITE_BUDGET`]): another batch of the kind follows.
+    pub more: bool,
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Pruning on PostgreSQL: the same rules as SQLite's, one bounded batch per
-//! transaction, safe with several processes pruning and ingesting at once.
+//! transaction, safe with several processes pruning and ingesting at once. A batch is
+//! bounded by [`PRUNE_BATCH`] alone: PostgreSQL has no single writer for it to hold up,
+//! so SQLite's time budget does not apply.
 //!
 //! Deliveries are deleted by a statement that re-checks their state and time under
 //! the row lock (`FOR UPDATE SKIP LOCKED` picks them), so a delivery an operator
@@ -42,6 +44,7 @@ pub(super) async fn prune_batch(
             Ok(PruneBatch {
                 records: deleted,
                 rows: deleted,
+                more: deleted == PRUNE_BATCH as u64,
             })
         }
     }
@@ -78,6 +81,7 @@ async fn prune_deliveries(
     Ok(PruneBatch {
         records: ids.len() as u64,
         rows: ids.len() as u64 + attempts + queue,
+        more: ids.len() == PRUNE_BATCH,
     })
 }
 
@@ -133,6 +137,7 @@ async fn prune_orders(
     Ok(PruneBatch {
         records: ids.len() as u64,
         rows: ids.len() as u64 + stopped + changes,
+        more: ids.len() == PRUNE_BATCH,
     })
 }
 

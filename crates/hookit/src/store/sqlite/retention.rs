@@ -1,36 +1,45 @@
 //! Pruning on SQLite: one bounded batch per write, counted dry runs, and the
 //! incremental vacuum that gives the freed pages back to the file system.
 //!
-//! Each batch is one write of the group commit (a savepoint), so it holds the writer
-//! only as long as [`PRUNE_BATCH`] records and what belongs to them take to delete.
-//! The partial indexes of migration 0009 find the oldest finished deliveries, the
-//! least recently changed orders and the oldest idempotency keys without a scan.
+//! Each batch is one write of the group commit (a savepoint), and the one writer serves
+//! ingest and the dispatcher too, so a batch stops at [`PRUNE_BATCH`] records or once it
+//! has run for [`PRUNE_WRITE_BUDGET`], whichever comes first; a vacuum write gives pages
+//! back in small slices within the same budget. The partial indexes of migration 0009
+//! find the oldest finished deliveries, the least recently changed orders and the
+//! oldest idempotency keys without a scan.
 
 use crate::store::*;
 use rusqlite::{Connection, Transaction, params};
+use std::time::Instant;
 
-/// Removes at most [`PRUNE_BATCH`] records of `kind` past their cutoff.
+/// Removes at most [`PRUNE_BATCH`] records of `kind` past their cutoff, stopping early
+/// once the write has run for [`PRUNE_WRITE_BUDGET`].
 pub(super) fn prune_batch(
     tx: &Transaction<'_>,
     kind: PruneKind,
     cut: Cutoffs,
     now: Millis,
 ) -> StoreResult<PruneBatch> {
-    match kind {
+    let started = Instant::now();
+    let over_budget = || started.elapsed() >= PRUNE_WRITE_BUDGET;
+    let batch = match kind {
         PruneKind::Delivered => prune_deliveries(
             tx,
             "SELECT id FROM deliveries WHERE state = 'delivered' AND finished_at < ?1
              ORDER BY finished_at LIMIT ?2",
             cut.delivered,
-        ),
+            &over_budget,
+        )?,
         PruneKind::Dead => prune_deliveries(
             tx,
             "SELECT id FROM deliveries WHERE state = 'dead' AND finished_at < ?1
              ORDER BY finished_at LIMIT ?2",
             cut.dead,
-        ),
-        PruneKind::Orders => prune_orders(tx, cut.orders, now),
+            &over_budget,
+        )?,
+        PruneKind::Orders => prune_orders(tx, cut.orders, now, &over_budget)?,
         PruneKind::IdempotencyKeys => {
+            // One statement over a small row each: well within the budget.
             let deleted =
                 tx.prepare_cached(
                     "DELETE FROM idempotency_keys WHERE (scope, key) IN
@@ -38,17 +47,33 @@ pub(super) fn prune_batch(
                          ORDER BY created_at LIMIT ?2)",
                 )?
                 .execute(params![cut.idempotency_keys, PRUNE_BATCH as i64])? as u64;
-            Ok(PruneBatch {
+            PruneBatch {
                 records: deleted,
                 rows: deleted,
-            })
+                more: deleted == PRUNE_BATCH as u64,
+            }
         }
-    }
+    };
+    tracing::debug!(
+        kind = kind.as_str(),
+        records = batch.records,
+        rows = batch.rows,
+        more = batch.more,
+        took_us = started.elapsed().as_micros() as u64,
+        "prune batch ran"
+    );
+    Ok(batch)
 }
 
 /// Deletes the deliveries `select` finds (it names the state in the SQL itself, so
-/// that its partial index applies), each with its attempts and queue rows.
-fn prune_deliveries(tx: &Transaction<'_>, select: &str, cutoff: Millis) -> StoreResult<PruneBatch> {
+/// that its partial index applies), each with its attempts and queue rows, until
+/// `over_budget` says stop.
+fn prune_deliveries(
+    tx: &Transaction<'_>,
+    select: &str,
+    cutoff: Millis,
+    over_budget: &dyn Fn() -> bool,
+) -> StoreResult<PruneBatch> {
     let ids = tx
         .prepare_cached(select)?
         .query_map(params![cutoff, PRUNE_BATCH as i64], |row| {
@@ -58,21 +83,34 @@ fn prune_deliveries(tx: &Transaction<'_>, select: &str, cutoff: Millis) -> Store
     let mut attempts = tx.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
     let mut queue = tx.prepare_cached("DELETE FROM queue WHERE delivery_id = ?1")?;
     let mut delivery = tx.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?;
-    let mut batch = PruneBatch::default();
-    for id in &ids {
+    let mut batch = PruneBatch {
+        more: ids.len() == PRUNE_BATCH,
+        ..PruneBatch::default()
+    };
+    for (done, id) in ids.iter().enumerate() {
         batch.rows += (attempts.execute([id])? + queue.execute([id])?) as u64;
         let gone = delivery.execute([id])? as u64;
         batch.records += gone;
         batch.rows += gone;
+        if done + 1 < ids.len() && over_budget() {
+            batch.more = true;
+            break;
+        }
     }
     Ok(batch)
 }
 
 /// Deletes orders unchanged since before `cutoff` that nothing unfinished or kept
-/// refers to: after the deliveries are pruned, the only queue rows an order can have
-/// left are those of kept deliveries, of pending work, or `stopped` ones (their
-/// mapping was deleted before they were batched), which go with it.
-fn prune_orders(tx: &Transaction<'_>, cutoff: Millis, now: Millis) -> StoreResult<PruneBatch> {
+/// refers to, until `over_budget` says stop: after the deliveries are pruned, the only
+/// queue rows an order can have left are those of kept deliveries, of pending work, or
+/// `stopped` ones (their mapping was deleted before they were batched), which go with
+/// it.
+fn prune_orders(
+    tx: &Transaction<'_>,
+    cutoff: Millis,
+    now: Millis,
+    over_budget: &dyn Fn() -> bool,
+) -> StoreResult<PruneBatch> {
     let orders = tx
         .prepare_cached(
             "SELECT o.id, o.version, o.platform_updated_at, o.platform_stored_at FROM orders o
@@ -102,12 +140,19 @@ fn prune_orders(tx: &Transaction<'_>, cutoff: Millis, now: Millis) -> StoreResul
             version = excluded.version, platform_updated_at = excluded.platform_updated_at,
             platform_stored_at = excluded.platform_stored_at, pruned_at = excluded.pruned_at",
     )?;
-    let mut batch = PruneBatch::default();
-    for (id, version, updated_at, stored_at) in orders {
+    let mut batch = PruneBatch {
+        more: orders.len() == PRUNE_BATCH,
+        ..PruneBatch::default()
+    };
+    for (done, &(id, version, updated_at, stored_at)) in orders.iter().enumerate() {
         batch.rows += (stopped.execute([id])? + changes.execute([id])?) as u64;
         batch.records += order.execute([id])? as u64;
         batch.rows += 1;
         tombstone.execute(params![id, version, updated_at, stored_at, now])?;
+        if done + 1 < orders.len() && over_budget() {
+            batch.more = true;
+            break;
+        }
     }
     Ok(batch)
 }
@@ -148,17 +193,44 @@ pub(super) fn count_prunable(conn: &Connection, cut: Cutoffs) -> StoreResult<Pru
     })
 }
 
-/// Gives up to `pages` free pages back to the file system; returns how many free
-/// pages remain. A database created before auto-vacuum was on (see `hookit db
-/// vacuum`) keeps its free pages for reuse instead; that is not an error.
+/// Gives up to `pages` free pages back to the file system, [`RECLAIM_SLICE`] at a time
+/// while the write is within [`PRUNE_WRITE_BUDGET`]; returns how many free pages
+/// remain. A database created before auto-vacuum was on (see `hookit db vacuum`)
+/// keeps its free pages for reuse instead; that is not an error.
 pub(super) fn reclaim(tx: &Transaction<'_>, pages: u32) -> StoreResult<u64> {
+    let started = Instant::now();
+    let free = || -> StoreResult<u64> {
+        let free: i64 = tx.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        Ok(free as u64)
+    };
     let mode: i64 = tx.query_row("PRAGMA auto_vacuum", [], |row| row.get(0))?;
-    if mode == INCREMENTAL {
-        tx.execute_batch(&format!("PRAGMA incremental_vacuum({pages})"))?;
+    let mut left = free()?;
+    if mode != INCREMENTAL {
+        return Ok(left);
     }
-    let free: i64 = tx.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
-    Ok(free as u64)
+    let mut given = 0;
+    while left > 0 && given < pages {
+        let slice = RECLAIM_SLICE.min(pages - given);
+        tx.execute_batch(&format!("PRAGMA incremental_vacuum({slice})"))?;
+        given += slice;
+        left = free()?;
+        if started.elapsed() >= PRUNE_WRITE_BUDGET {
+            break;
+        }
+    }
+    tracing::debug!(
+        given,
+        free_left = left,
+        took_us = started.elapsed().as_micros() as u64,
+        "incremental vacuum ran"
+    );
+    Ok(left)
 }
+
+/// Pages one `incremental_vacuum` statement gives back (512 KiB at 4 KiB pages): each
+/// moves pages from the end of the file into free ones, updating their parents, so a
+/// slice costs a few milliseconds at most.
+const RECLAIM_SLICE: u32 = 128;
 
 /// `PRAGMA auto_vacuum`'s value for incremental.
 pub(super) const INCREMENTAL: i64 = 2;
@@ -196,4 +268,66 @@ pub struct VacuumReport {
     pub took: std::time::Duration,
     /// Whether the database now reclaims its free pages incrementally.
     pub incremental: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated database holding `orders` orders, each with one change, all last
+    /// changed at 0.
+    fn orders_db(orders: i64) -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::migrate::run(&mut conn).expect("migrate");
+        for id in 1..=orders {
+            conn.execute(
+                "INSERT INTO orders (id, brand_id, branch_id, status, version, record, changed_at)
+                 VALUES (?1, 1, 1, 0, 1, x'00', 0)",
+                [id],
+            )
+            .expect("order");
+            conn.execute(
+                "INSERT INTO order_changes
+                    (id, order_id, version, event_type, brand_id, branch_id, record, ingested_at)
+                 VALUES ('chg_' || ?1, ?1, 1, 'order.created', 1, 1, x'00', 0)",
+                [id],
+            )
+            .expect("change");
+        }
+        conn
+    }
+
+    #[test]
+    fn a_batch_over_its_budget_stops_after_the_record_at_hand_and_says_more() {
+        let mut conn = orders_db(3);
+        let tx = conn.transaction().expect("begin");
+        let over = prune_orders(&tx, 10, 20, &|| true).expect("prune");
+        assert_eq!(
+            (over.records, over.rows, over.more),
+            (1, 2, true),
+            "one order with its change, and more to come"
+        );
+        let rest = prune_orders(&tx, 10, 20, &|| false).expect("prune");
+        assert_eq!(
+            (rest.records, rest.more),
+            (2, false),
+            "the rest, and no more"
+        );
+        let tombstones: i64 = tx
+            .query_row("SELECT count(*) FROM order_tombstones", [], |row| {
+                row.get(0)
+            })
+            .expect("count");
+        assert_eq!(tombstones, 3);
+    }
+
+    #[test]
+    fn a_full_batch_says_more_even_within_its_budget() {
+        let mut conn = orders_db(PRUNE_BATCH as i64);
+        let tx = conn.transaction().expect("begin");
+        let full = prune_orders(&tx, 10, 20, &|| false).expect("prune");
+        assert_eq!((full.records, full.more), (PRUNE_BATCH as u64, true));
+        let none = prune_orders(&tx, 10, 20, &|| false).expect("prune");
+        assert_eq!((none.records, none.more), (0, false));
+    }
 }
