@@ -373,7 +373,7 @@ fn spawn_sampler(
             ticker.tick().await;
             samples.push(Sample {
                 at_s: tracker.now_us().saturating_sub(start) as f64 / 1e6,
-                database_bytes: database.as_deref().map(sqlite_bytes),
+                database_bytes: database.as_deref().map(super::system::sqlite_bytes),
                 rss_mib: super::memory::rss_mib(),
             });
         }
@@ -381,18 +381,6 @@ fn spawn_sampler(
     })
 }
 
-/// The SQLite file with its write-ahead log and shared-memory index.
-fn sqlite_bytes(path: &Path) -> u64 {
-    ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            std::fs::metadata(PathBuf::from(name)).ok()
-        })
-        .map(|meta| meta.len())
-        .sum()
-}
 
 #[cfg(test)]
 mod tests {
