@@ -18,7 +18,7 @@ use super::orders::{PushCounters, push};
 use super::report::{ScenarioResult, round};
 use crate::config::DatabaseLocation;
 use crate::store::RetentionPolicy;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
