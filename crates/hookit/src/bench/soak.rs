@@ -381,7 +381,6 @@ fn spawn_sampler(
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
