@@ -281,15 +281,15 @@ mod tests {
         super::super::migrate::run(&mut conn).expect("migrate");
         for id in 1..=orders {
             conn.execute(
-                "INSERT INTO orders (id, brand_id, branch_id, status, version, record, changed_at)
-                 VALUES (?1, 1, 1, 0, 1, x'00', 0)",
+                "INSERT INTO orders (id, brand_id, branch_id, status, version, changed_at)
+                 VALUES (?1, 1, 1, 0, 1, 0)",
                 [id],
             )
             .expect("order");
             conn.execute(
                 "INSERT INTO order_changes
-                    (id, order_id, version, event_type, brand_id, branch_id, record, ingested_at)
-                 VALUES ('chg_' || ?1, ?1, 1, 'order.created', 1, 1, x'00', 0)",
+                    (order_id, version, event_type, brand_id, branch_id, record, ingested_at)
+                 VALUES (?1, 1, 'order.created', 1, 1, x'00', 0)",
                 [id],
             )
             .expect("change");
