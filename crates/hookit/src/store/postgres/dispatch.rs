@@ -41,11 +41,11 @@ pub(super) async fn form_deliveries(
     now: Millis,
 ) -> PgResult<(usize, usize)> {
     let rows = sqlx::query(
-        "SELECT q.id, q.mapping_id, q.partner_id, q.order_id, c.event_type, c.brand_id,
+        "SELECT q.id, q.mapping_id, p.id, q.order_id, c.event_type, c.brand_id,
                 c.branch_id, substr(c.record, 1, 5), octet_length(c.record), q.queued_at
          FROM queue q
          JOIN order_changes c ON c.order_id = q.order_id AND c.version = q.order_version
-         JOIN partners p ON p.id = q.partner_id
+         JOIN partners p ON p.num = q.partner_num
          WHERE q.state = 'ready' AND p.enabled
          ORDER BY q.id
          LIMIT $1

@@ -249,7 +249,8 @@ async fn enqueue(
 ) -> PgResult<()> {
     let busy = sqlx::query(
         "UPDATE queue SET has_successor = TRUE
-         WHERE partner_id = $1 AND order_id = $2 AND state IN ('waiting', 'ready', 'batched')",
+         WHERE partner_num = (SELECT num FROM partners WHERE id = $1) AND order_id = $2
+           AND state IN ('waiting', 'ready', 'batched')",
     )
     .bind(partner_id)
     .bind(change.order_id)
@@ -258,8 +259,8 @@ async fn enqueue(
     .rows_affected()
         > 0;
     sqlx::query(
-        "INSERT INTO queue (partner_id, mapping_id, order_id, order_version, state, queued_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO queue (partner_num, mapping_id, order_id, order_version, state, queued_at)
+         VALUES ((SELECT num FROM partners WHERE id = $1), $2, $3, $4, $5, $6)",
     )
     .bind(partner_id)
     .bind(mapping_id)

@@ -295,9 +295,10 @@ async fn enqueue_all(
     let busy: Vec<(String, i64)> = sqlx::query_as(
         "UPDATE queue q SET has_successor = TRUE
          FROM unnest($1::text[], $2::bigint[]) AS t(partner_id, order_id)
-         WHERE q.partner_id = t.partner_id AND q.order_id = t.order_id
+              JOIN partners p ON p.id = t.partner_id
+         WHERE q.partner_num = p.num AND q.order_id = t.order_id
            AND q.state IN ('waiting', 'ready', 'batched')
-         RETURNING q.partner_id, q.order_id",
+         RETURNING p.id, q.order_id",
     )
     .bind(&partners)
     .bind(&order_ids)
@@ -331,10 +332,10 @@ async fn enqueue_all(
         }
     }
     sqlx::query(
-        "INSERT INTO queue (partner_id, mapping_id, order_id, order_version, state,
+        "INSERT INTO queue (partner_num, mapping_id, order_id, order_version, state,
                             has_successor, queued_at)
-         SELECT t.partner_id, t.mapping_id, t.order_id, t.order_version, t.state,
-                t.has_successor, $7
+         SELECT (SELECT p.num FROM partners p WHERE p.id = t.partner_id), t.mapping_id,
+                t.order_id, t.order_version, t.state, t.has_successor, $7
          FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
                      $6::bool[]) WITH ORDINALITY
               AS t(partner_id, mapping_id, order_id, order_version, state, has_successor, n)

@@ -165,11 +165,11 @@ pub(super) async fn delivery_stats(conn: &mut PgConnection) -> PgResult<Vec<Part
         "SELECT p.id,
             (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'pending'
                 AND NOT d.test),
-            (SELECT count(*) FROM queue q WHERE q.partner_id = p.id
+            (SELECT count(*) FROM queue q WHERE q.partner_num = p.num
                 AND q.state IN ('waiting', 'ready')),
             (SELECT min(d.first_ingested_at) FROM deliveries d
                 WHERE d.partner_id = p.id AND d.state = 'pending' AND NOT d.test),
-            (SELECT min(q.queued_at) FROM queue q WHERE q.partner_id = p.id
+            (SELECT min(q.queued_at) FROM queue q WHERE q.partner_num = p.num
                 AND q.state IN ('waiting', 'ready')),
             (SELECT count(*) FROM deliveries d WHERE d.partner_id = p.id AND d.state = 'dead'
                 AND NOT d.test)

@@ -155,9 +155,10 @@ pub(crate) async fn finish_delivery_changes(
         return Ok(false);
     }
     let waiting_behind: Vec<(String, i64, bool)> = sqlx::query_as(
-        "UPDATE queue SET state = 'finished'
-         WHERE delivery_id = ANY($1) AND state = 'batched'
-         RETURNING partner_id, order_id, has_successor",
+        "UPDATE queue q SET state = 'finished'
+         FROM partners p
+         WHERE p.num = q.partner_num AND q.delivery_id = ANY($1) AND q.state = 'batched'
+         RETURNING p.id, q.order_id, q.has_successor",
     )
     .bind(event_ids)
     .fetch_all(&mut *conn)
@@ -188,12 +189,13 @@ pub(crate) async fn advance_sequences(
     let promoted = sqlx::query(
         "UPDATE queue q SET state = 'ready'
          FROM (SELECT (SELECT w.id FROM queue w
-                       WHERE w.partner_id = t.partner_id AND w.order_id = t.order_id
+                       WHERE w.partner_num = p.num AND w.order_id = t.order_id
                          AND w.state = 'waiting'
                        ORDER BY w.order_version, w.id LIMIT 1) AS id
                FROM unnest($1::text[], $2::bigint[]) AS t(partner_id, order_id)
+                    JOIN partners p ON p.id = t.partner_id
                WHERE NOT EXISTS (SELECT 1 FROM queue h
-                                 WHERE h.partner_id = t.partner_id AND h.order_id = t.order_id
+                                 WHERE h.partner_num = p.num AND h.order_id = t.order_id
                                    AND h.state IN ('ready', 'batched'))) AS next
          WHERE q.id = next.id AND q.state = 'waiting'",
     )
@@ -235,11 +237,14 @@ pub(crate) async fn delete_mapping(
     .await?;
     finish_delivery_changes(&mut *conn, &stopped_deliveries).await?;
     let stopped_changes: Vec<(String, i64)> = sqlx::query_as(
-        "UPDATE queue SET state = 'stopped'
-         WHERE mapping_id = $1 AND state IN ('waiting', 'ready')
-         RETURNING partner_id, order_id",
+        "UPDATE queue q SET state = 'stopped'
+         FROM partners p
+         WHERE p.id = $2 AND q.partner_num = p.num AND q.mapping_id = $1
+           AND q.state IN ('waiting', 'ready')
+         RETURNING p.id, q.order_id",
     )
     .bind(mapping_id)
+    .bind(partner_id)
     .fetch_all(&mut *conn)
     .await?;
     let stopped: Vec<(&str, i64)> = stopped_changes
