@@ -1,6 +1,7 @@
 //! The `soak` scenario: a steady stream of new orders for a long time with every
 //! retention (`HOOKIT_RETAIN_*`) set to minutes, so the pruner removes as much as
-//! arrives. It samples the database's size on disk (SQLite: the file with its WAL) and
+//! arrives. It samples the database's size on disk (SQLite: the file with its WAL;
+//! PostgreSQL: the scenario schema's tables and indexes, as the backlog scenario counts) and
 //! the process's resident memory, and reports whether both stay flat — within 10 % —
 //! over the last three retention periods, and the p99 from ingest to first attempt
 //! while pruning runs (orders sent after the first retention period) beside the same
@@ -16,9 +17,7 @@ use super::bed::{Bed, BedPlan, Context};
 use super::latency::{FIRST_ATTEMPT_SLACK_MS, Percentiles};
 use super::orders::{PushCounters, push};
 use super::report::{ScenarioResult, round};
-use crate::config::DatabaseLocation;
 use crate::store::RetentionPolicy;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -59,7 +58,6 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
     // The pruner looks a dozen times per retention period, at most once a second.
     let prune_interval =
         (retention / 12).clamp(Duration::from_millis(100), Duration::from_secs(60));
-    let mut database: Option<PathBuf> = None;
     let bed = Bed::make(
         ctx,
         BedPlan {
@@ -81,16 +79,13 @@ pub async fn run(ctx: &Context, plan: SoakPlan) -> Result<ScenarioResult, BenchE
                 idempotency_keys: retention,
             };
             config.retention.prune_interval = prune_interval;
-            if let DatabaseLocation::Sqlite(path) = &config.database {
-                database = Some(path.clone());
-            }
         },
     )
     .await?;
 
     let start = bed.now_us();
     let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = spawn_sampler(&bed, start, database, plan.sample_every, &sampling);
+    let sampler = spawn_sampler(&bed, start, plan.sample_every, &sampling);
     let sent_us: Arc<Vec<AtomicU64>> =
         Arc::new((0..bed.space.orders).map(|_| AtomicU64::new(0)).collect());
     let counters = Arc::new(PushCounters::default());
@@ -361,19 +356,25 @@ fn range(values: &[f64]) -> Option<(f64, f64)> {
 fn spawn_sampler(
     bed: &Bed,
     start: u64,
-    database: Option<PathBuf>,
     every: Duration,
     running: &Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<Vec<Sample>> {
-    let (tracker, running) = (Arc::clone(&bed.tracker), Arc::clone(running));
+    let (tracker, running, system) = (
+        Arc::clone(&bed.tracker),
+        Arc::clone(running),
+        Arc::clone(&bed.system),
+    );
     tokio::spawn(async move {
         let mut samples = Vec::new();
         let mut ticker = tokio::time::interval(every);
         while running.load(Relaxed) {
             ticker.tick().await;
+            let at_s = tracker.now_us().saturating_sub(start) as f64 / 1e6;
+            // A size that cannot be read this time is left out of the sample.
+            let database_bytes = system.database_bytes().await.ok().map(|size| size.bytes);
             samples.push(Sample {
-                at_s: tracker.now_us().saturating_sub(start) as f64 / 1e6,
-                database_bytes: database.as_deref().map(super::system::sqlite_bytes),
+                at_s,
+                database_bytes,
                 rss_mib: super::memory::rss_mib(),
             });
         }
