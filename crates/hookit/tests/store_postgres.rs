@@ -158,3 +158,46 @@ held_checks!(
     deliveries_waiting_on_a_disabled_endpoint_are_held_and_released_in_order,
     a_new_url_releases_held_deliveries_unless_it_is_disabled_too
 );
+
+/// Where the server's autovacuum is off (as on CI's server), the store vacuums the
+/// tables pruning and the queue churn after a prune; where it is on, it leaves them to
+/// the server. `last_vacuum` records manual vacuums only, never autovacuum's.
+#[tokio::test]
+async fn the_store_vacuums_after_pruning_only_where_autovacuum_is_off() {
+    let Some((guard, store)) = open_schema().await else {
+        return;
+    };
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&guard.url)
+        .await
+        .expect("connect");
+    let autovacuum: bool = sqlx::query_scalar("SELECT current_setting('autovacuum') = 'on'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("autovacuum setting");
+    let left = store.reclaim_space(1024).await.expect("reclaim");
+    assert_eq!(left, 0, "PostgreSQL has no free pages to hand back");
+    let vacuumed: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE schemaname = $1 AND last_vacuum IS NOT NULL ORDER BY relname",
+    )
+    .bind(&guard.schema)
+    .fetch_all(&mut conn)
+    .await
+    .expect("vacuum times");
+    if autovacuum {
+        assert!(vacuumed.is_empty(), "{vacuumed:?}");
+    } else {
+        assert_eq!(
+            vacuumed,
+            vec![
+                "attempts",
+                "deliveries",
+                "endpoints",
+                "idempotency_keys",
+                "order_changes",
+                "orders",
+                "queue"
+            ]
+        );
+    }
+}

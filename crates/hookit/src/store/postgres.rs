@@ -132,6 +132,9 @@ struct Inner {
     transactions: AtomicU64,
     wakeup: wakeup::Wakeup,
     notifier: wakeup::Notifier,
+    /// The server's autovacuum is off, so the pruner vacuums what it pruned and what
+    /// the queue churns ([`retention::vacuum`]); with it on, the server does.
+    vacuums_itself: bool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -197,6 +200,18 @@ impl PostgresStore {
         migrate::run(&mut conn, &schema)
             .await
             .map_err(PgFailure::into_store)?;
+        let autovacuum: bool = sqlx::query_scalar("SELECT current_setting('autovacuum') = 'on'")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|err| PgFailure::from(err).into_store())?;
+        if !autovacuum {
+            tracing::warn!(
+                "PostgreSQL's autovacuum is off: without it, space freed by pruning and by \
+                 the queue's updates is never reused and the database grows without bound; \
+                 hookit vacuums its busiest tables after each prune that removed something. \
+                 Turn autovacuum on (the default) for the server to do it instead"
+            );
+        }
         let _ = conn.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size.max(1))
@@ -213,6 +228,7 @@ impl PostgresStore {
                 transactions: AtomicU64::new(0),
                 wakeup,
                 notifier,
+                vacuums_itself: !autovacuum,
             }),
         })
     }

@@ -171,3 +171,39 @@ pub(super) async fn count_prunable(conn: &mut PgConnection, cut: Cutoffs) -> PgR
         idempotency_keys: count(3)?,
     })
 }
+
+/// The tables whose rows pruning deletes or the queue's work updates: where dead rows
+/// pile up between vacuums.
+const VACUUMED: [&str; 7] = [
+    "queue",
+    "deliveries",
+    "attempts",
+    "order_changes",
+    "orders",
+    "idempotency_keys",
+    "endpoints",
+];
+
+/// Vacuums [`VACUUMED`], one table per statement (each under the pool's statement
+/// timeout), skipping a table another vacuum holds. Failures are logged, not returned.
+pub(super) async fn vacuum(pool: &sqlx::PgPool) {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not vacuum after pruning: no connection");
+            return;
+        }
+    };
+    for table in VACUUMED {
+        // VACUUM cannot run inside a transaction: one statement on its own, not kept
+        // as a prepared statement.
+        let sql = format!("VACUUM (SKIP_LOCKED) {table}");
+        if let Err(err) = sqlx::query(&sql)
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+        {
+            tracing::warn!(table, error = %err, "could not vacuum after pruning");
+        }
+    }
+}

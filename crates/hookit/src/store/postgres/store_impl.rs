@@ -394,6 +394,17 @@ impl Store for PostgresStore {
         in_transaction!(self, |conn| operators::record_audit(conn, &audit))
     }
 
+    /// Plain deletes are enough where the server's autovacuum runs; where it is off,
+    /// this vacuums the tables pruning and the queue's updates leave dead rows in, so
+    /// their space is reused. A vacuum that fails (a statement timeout on a huge table)
+    /// is logged and tried again after the next prune: what was pruned stays pruned.
+    async fn reclaim_space(&self, _pages: u32) -> StoreResult<u64> {
+        if self.inner.vacuums_itself {
+            retention::vacuum(&self.inner.pool).await;
+        }
+        Ok(0)
+    }
+
     fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         self.inner.wakeup.signal()
     }
