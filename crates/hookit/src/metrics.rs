@@ -178,7 +178,7 @@ impl Default for Metrics {
         let pruned = Family::<KindLabels, Counter>::default();
         registry.register(
             "hookit_pruned",
-            "Records removed past their retention, by kind (delivered, dead, orders, idempotency_keys)",
+            "Records removed past their retention, by kind (delivered, dead, orders, tombstones, idempotency_keys)",
             pruned.clone(),
         );
         let prune_seconds =

@@ -3,7 +3,8 @@
 //! asks (`POST /v1/operator/prune`, `hookit prune`).
 //!
 //! A prune takes each kind of record in turn — delivered deliveries, dead ones, then
-//! orders (which the deliveries may have been holding), then idempotency keys — one
+//! orders (which the deliveries may have been holding), then the tombstones of orders
+//! pruned a retention ago, then idempotency keys — one
 //! store batch per transaction, of at most [`PRUNE_BATCH`] records and, on SQLite,
 //! stopped after [`PRUNE_WRITE_BUDGET`] of work, yielding between batches so that
 //! ingest and the dispatcher get the writer in between. On SQLite it then gives the
@@ -110,6 +111,7 @@ impl Pruner {
                 delivered = counts.delivered,
                 dead = counts.dead,
                 orders = counts.orders,
+                tombstones = counts.tombstones,
                 idempotency_keys = counts.idempotency_keys,
                 batches = batches.count,
                 batch_longest_ms = batches.longest_ms(),

@@ -120,7 +120,7 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
     .expect("versions");
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7],
+        vec![1, 2, 3, 4, 5, 6, 7, 8],
         "each later version applied once, in order"
     );
     // Endpoint health (the endpoints table) starts empty: every mapped URL is healthy.
@@ -162,7 +162,7 @@ async fn a_version_1_schema_is_migrated_and_keeps_its_rows() {
             .fetch_one(&mut conn)
             .await
             .expect("count");
-    assert_eq!(count, 7);
+    assert_eq!(count, 8);
     let _ = conn.close().await;
 }
 

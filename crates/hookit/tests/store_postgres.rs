@@ -195,6 +195,7 @@ async fn the_store_vacuums_after_pruning_only_where_autovacuum_is_off() {
                 "endpoints",
                 "idempotency_keys",
                 "order_changes",
+                "order_tombstones",
                 "orders",
                 "queue"
             ]

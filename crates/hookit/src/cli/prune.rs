@@ -45,6 +45,7 @@ pub async fn prune(args: PruneArgs) -> Result<(), CliError> {
             ("delivered deliveries", counts.delivered),
             ("dead deliveries", counts.dead),
             ("orders", counts.orders),
+            ("order tombstones", counts.tombstones),
             ("idempotency keys", counts.idempotency_keys),
         ] {
             println!("  {what:<22}{count:>10}");

@@ -18,7 +18,8 @@ pub struct RetentionArgs {
     #[arg(long, env = "HOOKIT_RETAIN_DEAD", value_name = "DURATION")]
     pub retain_dead: Option<String>,
     /// How long orders and their change snapshots are kept after their last change,
-    /// once no kept delivery needs them [default: 90d].
+    /// once no kept delivery needs them; a pruned order's tombstone is kept as long
+    /// again [default: 90d].
     #[arg(long, env = "HOOKIT_RETAIN_ORDERS", value_name = "DURATION")]
     pub retain_orders: Option<String>,
     /// How long idempotency keys (and the answers kept under them) are kept [default: 24h].

@@ -1,12 +1,14 @@
 //! Retention: how long finished work is kept, and what a prune removes.
 //!
-//! Four kinds of record go once they are past their time: delivered deliveries (with
+//! Five kinds of record go once they are past their time: delivered deliveries (with
 //! their bodies, attempts and queue rows), dead ones (the same), orders with their
-//! change snapshots, and idempotency keys. Pending work never goes, nor does an order
-//! that a kept delivery (pending, or finished but still within its own retention)
-//! was formed from. A pruned order leaves a tombstone — its id, last version and the
-//! platform's last times — so that a later change of it continues its version and
-//! its staleness rule. The audit log is never pruned.
+//! change snapshots, the tombstones of pruned orders, and idempotency keys. Pending
+//! work never goes, nor does an order that a kept delivery (pending, or finished but
+//! still within its own retention) was formed from. A pruned order leaves a tombstone
+//! — its id, last version and the platform's last times — so that a later change of it
+//! continues its version and its staleness rule; the tombstone is kept for the orders'
+//! retention again after the order went (an order changed again later than that starts
+//! over at version 1), so that nothing is kept for ever. The audit log is never pruned.
 //!
 //! Each backend prunes in batches of at most [`PRUNE_BATCH`] records of one kind per
 //! transaction, so one transaction's size is bounded; the caller loops while a batch
@@ -88,16 +90,18 @@ pub enum PruneKind {
     Delivered,
     Dead,
     Orders,
+    Tombstones,
     IdempotencyKeys,
 }
 
 impl PruneKind {
     /// Every kind, in the order a prune takes them: deliveries first, so that the
     /// orders they held are free by the time orders are looked at.
-    pub const ALL: [PruneKind; 4] = [
+    pub const ALL: [PruneKind; 5] = [
         PruneKind::Delivered,
         PruneKind::Dead,
         PruneKind::Orders,
+        PruneKind::Tombstones,
         PruneKind::IdempotencyKeys,
     ];
 
@@ -107,6 +111,7 @@ impl PruneKind {
             PruneKind::Delivered => "delivered",
             PruneKind::Dead => "dead",
             PruneKind::Orders => "orders",
+            PruneKind::Tombstones => "tombstones",
             PruneKind::IdempotencyKeys => "idempotency_keys",
         }
     }
@@ -121,6 +126,9 @@ pub struct PruneCounts {
     pub dead: u64,
     /// Orders, with their change snapshots (each leaves a tombstone).
     pub orders: u64,
+    /// Tombstones of orders pruned longer ago than the orders' retention.
+    #[serde(default)]
+    pub tombstones: u64,
     /// Idempotency keys.
     pub idempotency_keys: u64,
 }
@@ -132,6 +140,7 @@ impl PruneCounts {
             PruneKind::Delivered => self.delivered,
             PruneKind::Dead => self.dead,
             PruneKind::Orders => self.orders,
+            PruneKind::Tombstones => self.tombstones,
             PruneKind::IdempotencyKeys => self.idempotency_keys,
         }
     }
@@ -142,6 +151,7 @@ impl PruneCounts {
             PruneKind::Delivered => &mut self.delivered,
             PruneKind::Dead => &mut self.dead,
             PruneKind::Orders => &mut self.orders,
+            PruneKind::Tombstones => &mut self.tombstones,
             PruneKind::IdempotencyKeys => &mut self.idempotency_keys,
         };
         *slot += count;
@@ -149,7 +159,7 @@ impl PruneCounts {
 
     /// All kinds together.
     pub fn total(&self) -> u64 {
-        self.delivered + self.dead + self.orders + self.idempotency_keys
+        self.delivered + self.dead + self.orders + self.tombstones + self.idempotency_keys
     }
 }
 
@@ -194,6 +204,7 @@ mod tests {
             counts.add(kind, n as u64 + 1);
         }
         assert_eq!(counts.get(PruneKind::Orders), 3);
-        assert_eq!(counts.total(), 10);
+        assert_eq!(counts.get(PruneKind::Tombstones), 4);
+        assert_eq!(counts.total(), 15);
     }
 }

@@ -28,11 +28,18 @@ pub async fn prune_all(store: &dyn Store, policy: RetentionPolicy, now: Millis) 
     counts
 }
 
-fn counts(delivered: u64, dead: u64, orders: u64, idempotency_keys: u64) -> PruneCounts {
+fn counts(
+    delivered: u64,
+    dead: u64,
+    orders: u64,
+    tombstones: u64,
+    idempotency_keys: u64,
+) -> PruneCounts {
     PruneCounts {
         delivered,
         dead,
         orders,
+        tombstones,
         idempotency_keys,
     }
 }
@@ -103,7 +110,7 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
             .count_prunable(POLICY, T0 + 1_010)
             .await
             .expect("count"),
-        counts(0, 0, 1, 1),
+        counts(0, 0, 1, 0, 1),
         "at exactly its retention a delivery stays, and so does its order; order 4 \
          (routed nowhere) and the key go"
     );
@@ -112,7 +119,7 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
             .count_prunable(POLICY, T0 + 1_011)
             .await
             .expect("count"),
-        counts(1, 0, 2, 1),
+        counts(1, 0, 2, 0, 1),
         "past it the delivered delivery goes, freeing order 1"
     );
     assert_eq!(
@@ -120,12 +127,12 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
             .count_prunable(POLICY, T0 + 3_011)
             .await
             .expect("count"),
-        counts(1, 1, 3, 1),
+        counts(1, 1, 3, 0, 1),
     );
 
     assert_eq!(
         prune_all(store, POLICY, T0 + 1_011).await,
-        counts(1, 0, 2, 1)
+        counts(1, 0, 2, 0, 1)
     );
     assert!(store.get_delivery(&delivered).await.expect("get").is_none());
     assert!(store.get_delivery(&dead).await.expect("get").is_some());
@@ -155,14 +162,15 @@ pub async fn retention_removes_exactly_what_is_past_its_time(store: &dyn Store) 
 
     assert_eq!(
         prune_all(store, POLICY, T0 + 3_011).await,
-        counts(0, 1, 1, 0)
+        counts(0, 1, 1, 2, 0),
+        "the tombstones orders 1 and 4 left at T0 + 1,011 are past the orders' retention"
     );
     assert!(store.get_delivery(&dead).await.expect("get").is_none());
     assert!(store.get_order(2).await.expect("order").is_none());
 
-    // Pending work is never pruned, however old.
+    // Pending work is never pruned, however old; order 2's tombstone goes.
     let far = T0 + 100 * 365 * 86_400_000;
-    assert_eq!(prune_all(store, POLICY, far).await, PruneCounts::default());
+    assert_eq!(prune_all(store, POLICY, far).await, counts(0, 0, 0, 1, 0));
     let still = store
         .get_delivery(&pending)
         .await
@@ -227,6 +235,32 @@ pub async fn a_pruned_order_continues_its_version_and_staleness(store: &dyn Stor
         "only order 7 was stored"
     );
     assert_eq!(push(T0 + 30_000, later + 100_000).await.version, 4);
+
+    // A tombstone is kept for the orders' retention after its order went, then goes:
+    // a change after that starts the order over, stale or not.
+    let gone = later + 200_000;
+    assert_eq!(prune_all(store, POLICY, gone).await.orders, 1);
+    let within = gone + 500;
+    assert_eq!(
+        store
+            .count_prunable(POLICY, within)
+            .await
+            .expect("count")
+            .tombstones,
+        0,
+        "at exactly the orders' retention the tombstone stays"
+    );
+    assert_eq!(prune_all(store, POLICY, within).await.tombstones, 0);
+    let kept = push(T0 + 1, within).await;
+    assert_eq!(
+        (kept.result.as_str(), kept.version),
+        ("ignored_stale", 4),
+        "the tombstone still holds the version and the staleness"
+    );
+    let past = gone + 501;
+    assert_eq!(prune_all(store, POLICY, past).await.tombstones, 1);
+    let over = push(T0 + 1, past).await;
+    assert_eq!((over.result.as_str(), over.version), ("stored", 1));
 }
 
 pub async fn a_prune_batch_touches_a_bounded_number_of_rows(store: &dyn Store) {
@@ -315,6 +349,6 @@ pub async fn a_prune_batch_touches_a_bounded_number_of_rows(store: &dyn Store) {
     );
     assert_eq!(
         store.count_prunable(POLICY, later).await.expect("count"),
-        counts(0, 0, total as u64 - orders.records, 0)
+        counts(0, 0, total as u64 - orders.records, 0, 0)
     );
 }

@@ -26,8 +26,8 @@ pub(super) struct PruneResult {
     /// Whether this was a dry run (nothing removed).
     dry_run: bool,
     /// Per kind: `delivered` and `dead` deliveries (with their bodies and attempts),
-    /// `orders` (with their change snapshots; each leaves a tombstone) and
-    /// `idempotency_keys`.
+    /// `orders` (with their change snapshots; each leaves a tombstone), `tombstones`
+    /// (of orders pruned longer ago than the orders' retention) and `idempotency_keys`.
     #[schema(value_type = PruneCountsSchema)]
     counts: PruneCounts,
 }
@@ -40,6 +40,7 @@ pub(super) struct PruneCountsSchema {
     delivered: u64,
     dead: u64,
     orders: u64,
+    tombstones: u64,
     idempotency_keys: u64,
 }
 

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_records_stored_once.sql"),
     include_str!("0006_held_deliveries.sql"),
     include_str!("0007_compact_queue.sql"),
+    include_str!("0008_tombstones_expire.sql"),
 ];
 
 /// The first key of the advisory lock that serializes migrations; the second is a

@@ -26,6 +26,26 @@ pub(super) async fn prune_batch(
         PruneKind::Delivered => prune_deliveries(conn, "delivered", cut.delivered).await,
         PruneKind::Dead => prune_deliveries(conn, "dead", cut.dead).await,
         PruneKind::Orders => prune_orders(conn, cut.orders, now).await,
+        PruneKind::Tombstones => {
+            // No order lock: a change racing the tombstone's removal continues from it
+            // or starts over, and either is right for an order this long unchanged.
+            let deleted = sqlx::query(
+                "WITH picked AS (
+                     SELECT id FROM order_tombstones WHERE pruned_at < $1
+                     ORDER BY pruned_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 DELETE FROM order_tombstones t USING picked WHERE t.id = picked.id",
+            )
+            .bind(cut.orders)
+            .bind(PRUNE_BATCH as i64)
+            .execute(conn)
+            .await?
+            .rows_affected();
+            Ok(PruneBatch {
+                records: deleted,
+                rows: deleted,
+                more: deleted == PRUNE_BATCH as u64,
+            })
+        }
         PruneKind::IdempotencyKeys => {
             let deleted = sqlx::query(
                 // A CTE, so that the limited pick runs once (a subquery under `IN`
@@ -155,7 +175,8 @@ pub(super) async fn count_prunable(conn: &mut PgConnection, cut: Cutoffs) -> PgR
                               AND (d.id IS NULL
                                    OR (d.state = 'delivered' AND d.finished_at < $1)
                                    OR (d.state = 'dead' AND d.finished_at < $2))))),
-            (SELECT count(*) FROM idempotency_keys WHERE created_at < $4)",
+            (SELECT count(*) FROM idempotency_keys WHERE created_at < $4),
+            (SELECT count(*) FROM order_tombstones WHERE pruned_at < $3)",
     )
     .bind(cut.delivered)
     .bind(cut.dead)
@@ -168,18 +189,20 @@ pub(super) async fn count_prunable(conn: &mut PgConnection, cut: Cutoffs) -> PgR
         delivered: count(0)?,
         dead: count(1)?,
         orders: count(2)?,
+        tombstones: count(4)?,
         idempotency_keys: count(3)?,
     })
 }
 
 /// The tables whose rows pruning deletes or the queue's work updates: where dead rows
 /// pile up between vacuums.
-const VACUUMED: [&str; 7] = [
+const VACUUMED: [&str; 8] = [
     "queue",
     "deliveries",
     "attempts",
     "order_changes",
     "orders",
+    "order_tombstones",
     "idempotency_keys",
     "endpoints",
 ];

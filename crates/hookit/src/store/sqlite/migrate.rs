@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0010_endpoint_health.sql"),
     include_str!("0011_records_stored_once.sql"),
     include_str!("0012_held_deliveries.sql"),
+    include_str!("0013_tombstones_expire.sql"),
 ];
 
 /// Work a migration needs that SQL alone cannot do, by the version it brings the

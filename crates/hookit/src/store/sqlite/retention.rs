@@ -38,6 +38,21 @@ pub(super) fn prune_batch(
             &over_budget,
         )?,
         PruneKind::Orders => prune_orders(tx, cut.orders, now, &over_budget)?,
+        PruneKind::Tombstones => {
+            // One statement over a small row each, found by `order_tombstones_pruned`.
+            let deleted = tx
+                .prepare_cached(
+                    "DELETE FROM order_tombstones WHERE id IN
+                        (SELECT id FROM order_tombstones WHERE pruned_at < ?1
+                         ORDER BY pruned_at LIMIT ?2)",
+                )?
+                .execute(params![cut.orders, PRUNE_BATCH as i64])? as u64;
+            PruneBatch {
+                records: deleted,
+                rows: deleted,
+                more: deleted == PRUNE_BATCH as u64,
+            }
+        }
         PruneKind::IdempotencyKeys => {
             // One statement over a small row each: well within the budget.
             let deleted =
@@ -185,6 +200,10 @@ pub(super) fn count_prunable(conn: &Connection, cut: Cutoffs) -> StoreResult<Pru
                                    OR (d.state = 'delivered' AND d.finished_at < ?2)
                                    OR (d.state = 'dead' AND d.finished_at < ?3))))",
             &[&cut.orders, &cut.delivered, &cut.dead],
+        )?,
+        tombstones: count(
+            "SELECT count(*) FROM order_tombstones WHERE pruned_at < ?1",
+            &[&cut.orders],
         )?,
         idempotency_keys: count(
             "SELECT count(*) FROM idempotency_keys WHERE created_at < ?1",
