@@ -67,8 +67,6 @@ struct Inner {
     received: Vec<Received>,
     behaviours: HashMap<String, Behaviour>,
     seen: HashMap<String, usize>,
-    /// Requests left unanswered whose client is still connected, per path.
-    hanging: HashMap<String, usize>,
 }
 
 #[derive(Clone, Default)]
@@ -121,13 +119,6 @@ impl Receiver {
             .collect()
     }
 
-    /// Requests on `path` left unanswered whose client is still waiting: a client that
-    /// gives up or dies closes its connection, and the request stops counting.
-    pub fn hanging(&self, path: &str) -> usize {
-        let inner = self.shared.0.lock().expect("lock");
-        inner.hanging.get(path).copied().unwrap_or(0)
-    }
-
     /// Waits until at least `count` requests arrived on `path`.
     pub async fn wait_for(&self, path: &str, count: usize, timeout: Duration) -> Vec<Received> {
         super::eventually(timeout, &format!("{count} requests on {path}"), || {
@@ -151,7 +142,6 @@ async fn handle(
     body: Bytes,
 ) -> StatusCode {
     let path = uri.path().to_owned();
-    let path_key = path.clone();
     let event_id = headers
         .get("x-klikit-event-id")
         .and_then(|v| v.to_str().ok())
@@ -192,34 +182,10 @@ async fn handle(
             at: Instant::now(),
             answered,
         });
-        if answered == 0 {
-            *inner.hanging.entry(path_key.clone()).or_default() += 1;
-        }
         answered
     };
     if behaviour == 0 {
-        // Dropped with the handler when the client closes the connection.
-        let _hanging = Hanging {
-            shared: shared.clone(),
-            path: path_key,
-        };
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
     StatusCode::from_u16(behaviour).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// Counts one unanswered request as hanging for as long as it lives.
-struct Hanging {
-    shared: Shared,
-    path: String,
-}
-
-impl Drop for Hanging {
-    fn drop(&mut self) {
-        if let Ok(mut inner) = self.shared.0.lock()
-            && let Some(count) = inner.hanging.get_mut(&self.path)
-        {
-            *count = count.saturating_sub(1);
-        }
-    }
 }
