@@ -176,6 +176,18 @@ pub struct PruneBatch {
     pub more: bool,
 }
 
+impl PruneBatch {
+    /// A batch of one statement that deleted `deleted` records of one row each, picking
+    /// at most [`PRUNE_BATCH`]: a full pick means more may be left.
+    pub fn of_rows(deleted: u64) -> Self {
+        PruneBatch {
+            records: deleted,
+            rows: deleted,
+            more: deleted == PRUNE_BATCH as u64,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

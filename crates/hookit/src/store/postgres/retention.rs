@@ -40,11 +40,7 @@ pub(super) async fn prune_batch(
             .execute(conn)
             .await?
             .rows_affected();
-            Ok(PruneBatch {
-                records: deleted,
-                rows: deleted,
-                more: deleted == PRUNE_BATCH as u64,
-            })
+            Ok(PruneBatch::of_rows(deleted))
         }
         PruneKind::IdempotencyKeys => {
             let deleted = sqlx::query(
@@ -61,11 +57,7 @@ pub(super) async fn prune_batch(
             .execute(conn)
             .await?
             .rows_affected();
-            Ok(PruneBatch {
-                records: deleted,
-                rows: deleted,
-                more: deleted == PRUNE_BATCH as u64,
-            })
+            Ok(PruneBatch::of_rows(deleted))
         }
     }
 }

@@ -47,11 +47,7 @@ pub(super) fn prune_batch(
                          ORDER BY pruned_at LIMIT ?2)",
                 )?
                 .execute(params![cut.orders, PRUNE_BATCH as i64])? as u64;
-            PruneBatch {
-                records: deleted,
-                rows: deleted,
-                more: deleted == PRUNE_BATCH as u64,
-            }
+            PruneBatch::of_rows(deleted)
         }
         PruneKind::IdempotencyKeys => {
             // One statement over a small row each: well within the budget.
@@ -62,11 +58,7 @@ pub(super) fn prune_batch(
                          ORDER BY created_at LIMIT ?2)",
                 )?
                 .execute(params![cut.idempotency_keys, PRUNE_BATCH as i64])? as u64;
-            PruneBatch {
-                records: deleted,
-                rows: deleted,
-                more: deleted == PRUNE_BATCH as u64,
-            }
+            PruneBatch::of_rows(deleted)
         }
     };
     tracing::debug!(
